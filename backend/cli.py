@@ -1,0 +1,53 @@
+"""Command line: ``python -m backend COMMAND ...``.
+
+Each command lives in its own module with ``add_arguments(parser)`` and ``run(args)``.
+A module is imported only when its command runs, so ``--help`` and ``serve`` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+
+# command -> (module inside backend, one-line help). Add a line here to add a command.
+COMMANDS = {
+    "demo": ("demo_cli", "the main job: speech sample -> animated head, FBX and preview video"),
+}
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m backend",
+        description="DiffPoseTalk backend: speech to facial animation (expression, jaw and "
+        "head pose at 25 fps) for the Blender add-on and the command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        subparsers[name] = commands.add_parser(name, help=help_text, description=help_text)
+    return parser, subparsers
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, subparsers = _build_parser()
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    module = None
+    if chosen in COMMANDS:
+        module = importlib.import_module(f".{COMMANDS[chosen][0]}", __package__)
+        module.add_arguments(subparsers[chosen])
+    args = parser.parse_args(argv)
+    if module is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(module.run(args) or 0)
