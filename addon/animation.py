@@ -1,0 +1,211 @@
+"""Write a motion onto a rig as new Actions, and read a rig's animation back as a motion.
+
+``write_motion`` never overwrites an artist's animation: an Action that is not ours is
+pushed down onto the NLA (where it keeps playing under ours) before a new Action is
+assigned; an Action we wrote before (marked with ``OURS_PROP``) is replaced. Shape-key
+curves go to each mesh's Key datablock, bone curves to the armature object. Blender 4.4+
+gets slotted Actions (layer, keyframe strip, channelbag), 4.2 the legacy fcurves. Keys go
+in with ``keyframe_points.add`` + ``foreach_set``: a ten-minute take writes in well under
+a second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from ..backend.expression_spaces import EXPRESSION_DIM, FPS
+from .core import rig_math
+from .rigs import RigError, rig_spec
+
+OURS_PROP = "diffposetalk_take"
+SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
+_INTERPOLATION = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items
+LINEAR = _INTERPOLATION["LINEAR"].value
+
+
+@dataclass
+class WriteResult:
+    action_name: str
+    actions: list = field(default_factory=list)   # names of the Actions written
+    pushed_down: list = field(default_factory=list)   # names of Actions moved onto the NLA
+    frame_start: float = 0.0
+    frame_end: float = 0.0
+
+
+def _key_path(name):
+    return f'key_blocks["{bpy.utils.escape_identifier(name)}"].value'
+
+
+def _bone_path(bone, prop):
+    return f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
+
+
+def _fcurve_collection(action, slot):
+    """Where new fcurves go: the slot's channelbag (4.4+) or the Action itself (4.2)."""
+    if not SLOTTED:
+        return action.fcurves
+    layer = action.layers[0] if action.layers else action.layers.new("Layer")
+    strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True).fcurves
+
+
+def _existing_fcurves(id_block):
+    """{(data_path, index): fcurve} of ``id_block``'s active Action (its own slot on 4.4+)."""
+    ad = id_block.animation_data
+    if ad is None or ad.action is None:
+        return {}
+    action = ad.action
+    if SLOTTED:
+        if ad.action_slot is None:
+            return {}
+        curves = [fc for layer in action.layers for strip in layer.strips
+                  for bag in [strip.channelbag(ad.action_slot)] if bag is not None for fc in bag.fcurves]
+    else:
+        curves = list(action.fcurves)
+    return {(fc.data_path, fc.array_index): fc for fc in curves}
+
+
+def _new_action(id_block, name):
+    """Give ``id_block`` a fresh Action of ours; push a foreign one onto the NLA first."""
+    ad = id_block.animation_data or id_block.animation_data_create()
+    previous = ad.action
+    pushed = None
+    if previous is not None:
+        if previous.get(OURS_PROP):
+            ad.action = None
+            if previous.users == 0:
+                bpy.data.actions.remove(previous)
+        else:
+            previous_slot = ad.action_slot if SLOTTED else None
+            track = ad.nla_tracks.new()
+            track.name = previous.name
+            strip = track.strips.new(previous.name, int(previous.frame_range[0]), previous)
+            if SLOTTED and previous_slot is not None and strip.action_slot != previous_slot:
+                strip.action_slot = previous_slot
+            ad.action = None
+            pushed = previous.name
+    action = bpy.data.actions.new(name)
+    action[OURS_PROP] = True
+    slot = None
+    if SLOTTED:
+        slot = action.slots.new(id_type=id_block.id_type, name=id_block.name)
+        ad.action = action
+        ad.action_slot = slot
+    else:
+        action.id_root = id_block.id_type
+        ad.action = action
+    return action, slot, pushed
+
+
+def _write_curve(fcurves, path, index, frames, values, group=None):
+    if SLOTTED:
+        fc = fcurves.new(path, index=index)
+    else:
+        fc = fcurves.new(path, index=index, action_group=group or "")
+    n = len(frames)
+    fc.keyframe_points.add(n)
+    fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+    fc.keyframe_points.foreach_set("interpolation", np.full(n, LINEAR, np.int32))
+    # Keys are already sorted, so only the handles need computing (cheaper than update()).
+    if hasattr(fc.keyframe_points, "handles_recalc"):
+        fc.keyframe_points.handles_recalc()
+    else:
+        fc.update()
+
+
+def _widen_slider(block, values):
+    low, high = float(np.min(values)), float(np.max(values))
+    if low < block.slider_min:
+        block.slider_min = max(-10.0, np.floor(low))
+    if high > block.slider_max:
+        block.slider_max = min(10.0, np.ceil(high))
+
+
+def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action_name: str) -> WriteResult:
+    """Key ``motion`` onto ``rig`` (its armature or a mesh) from ``frame_start`` at ``scene_fps``."""
+    spec, armature, meshes = rig_spec(rig)
+    curves = rig_math.motion_to_curves(motion, spec, frame_start, scene_fps)
+    frames = curves.frames
+    result = WriteResult(action_name, frame_start=float(frames[0]), frame_end=float(frames[-1]))
+    for mesh in meshes:
+        key = mesh.data.shape_keys
+        mine = {name: values for name, values in curves.shape_keys.items() if name in key.key_blocks}
+        if not mine:
+            continue
+        for name, values in mine.items():
+            _widen_slider(key.key_blocks[name], values)
+        label = action_name if armature is None and len(meshes) == 1 else f"{action_name} ({mesh.name} shape keys)"
+        action, slot, pushed = _new_action(key, label)
+        fcurves = _fcurve_collection(action, slot)
+        for name, values in mine.items():
+            _write_curve(fcurves, _key_path(name), 0, frames, values)
+        result.actions.append(action.name)
+        result.pushed_down += [pushed] if pushed else []
+    bones = list(dict.fromkeys([*curves.rotations, *curves.locations]))
+    if armature is not None and bones:
+        action, slot, pushed = _new_action(armature, action_name)
+        fcurves = _fcurve_collection(action, slot)
+        for bone in bones:
+            armature.pose.bones[bone].rotation_mode = "QUATERNION"
+            for prop, table in (("rotation_quaternion", curves.rotations), ("location", curves.locations)):
+                if bone in table:
+                    for i, values in enumerate(np.asarray(table[bone]).T):
+                        _write_curve(fcurves, _bone_path(bone, prop), i, frames, values, group=bone)
+        result.actions.insert(0, action.name)
+        result.pushed_down += [pushed] if pushed else []
+    if not result.actions:
+        raise RigError(f"{rig.name!r} has none of the shape keys or bones this motion drives")
+    result.action_name = result.actions[0]
+    return result
+
+
+def _sample(fcurve, frames, default):
+    """Values of ``fcurve`` at ``frames``; all-linear curves (ours) are read in bulk."""
+    if fcurve is None:
+        return np.full(len(frames), default, np.float64)
+    points = fcurve.keyframe_points
+    n = len(points)
+    interpolation = np.empty(n, np.int32)
+    points.foreach_get("interpolation", interpolation)
+    if n and np.all(interpolation == LINEAR) and fcurve.extrapolation == "CONSTANT" and not fcurve.modifiers:
+        co = np.empty(2 * n, np.float32)
+        points.foreach_get("co", co)
+        return np.interp(frames, co[0::2], co[1::2])
+    return np.array([fcurve.evaluate(float(f)) for f in frames])
+
+
+def read_motion(rig, frame_start: float, frame_end: float, space: str | None = None, scene=None, fps: float = FPS) -> dict:
+    """The rig's animation between two scene frames as a motion at ``fps`` (the inverse of ``write_motion``).
+
+    Reads the active Actions (shape keys and bones); channels without curves hold their
+    current values. ``space`` (if given) must be the rig's expression space.
+    """
+    spec, armature, meshes = rig_spec(rig)
+    if space is not None and space != spec.expression_space:
+        raise ValueError(f"{rig.name!r} takes the {spec.expression_space!r} expression space, not {space!r}")
+    scene = scene or bpy.context.scene
+    scene_fps = scene.render.fps / scene.render.fps_base
+    n = int(np.floor((frame_end - frame_start) * fps / scene_fps + 1e-6)) + 1
+    if n < 1:
+        raise ValueError(f"the frame range {frame_start}..{frame_end} is empty")
+    frames = rig_math.frame_numbers(n, fps, frame_start, scene_fps)
+    curves = rig_math.Curves(frames)
+    wanted = {name for targets in spec.channels.values() for name, _ in targets}
+    if spec.jaw_shape_key:
+        wanted.add(spec.jaw_shape_key[0])
+    for mesh in meshes:
+        key = mesh.data.shape_keys
+        existing = _existing_fcurves(key)
+        for name in wanted - set(curves.shape_keys):
+            if name in key.key_blocks:
+                block = key.key_blocks[name]
+                curves.shape_keys[name] = _sample(existing.get((_key_path(name), 0)), frames, block.value)
+    if armature is not None:
+        existing = _existing_fcurves(armature)
+        for bone in {spec.head_bone, spec.jaw_bone} - {None}:
+            current = armature.pose.bones[bone].rotation_quaternion
+            curves.rotations[bone] = np.stack(
+                [_sample(existing.get((_bone_path(bone, "rotation_quaternion"), i)), frames, current[i]) for i in range(4)], -1)
+    return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)

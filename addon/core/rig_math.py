@@ -1,0 +1,165 @@
+"""Motion <-> rig channel curves, without bpy.
+
+A motion (``exp`` (T, 50), ``pose`` (T, 6) head then jaw axis-angle in FLAME's frame,
+``fps``) becomes per-channel curves for one rig, described by a ``RigSpec``: shape-key
+values, bone-local rotation quaternions (w, x, y, z), FLAME pose-corrective values and, for
+FLAME rigs, the small bone offsets that stand in for FLAME's expression-dependent joints.
+``curves_to_motion`` is the exact inverse on the values written.
+
+Frames: FLAME's frame is Y up, face +Z; Blender's world is Z up, face -Y, so a FLAME
+vector v is ``C @ v`` in the world with C = a +90 degree turn about X. A bone whose rest
+orientation in the world is B turns by ``B^T C R C^T B`` in its own frame when the head
+turns by R in FLAME's frame; ``RigSpec`` carries ``F = C^T B`` (the bone's rest axes in
+FLAME terms), so the bone-local rotation vector is ``F^T r``. Rigs built by the add-on
+(and by the FLAME add-on) have F = I: bone-local axis-angle equals the FLAME vector.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# FLAME's frame to Blender's world frame: (x, y, z) -> (x, -z, y).
+FLAME_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+POSE_CORRECTIVES = tuple(f"Pose{i + 1}" for i in range(18))  # neck 1..9, jaw 10..18
+
+
+@dataclass
+class RigSpec:
+    """What a rig offers to a motion (built by ``addon.rigs.rig_spec`` from the scene).
+
+    ``channels[k]`` lists (shape key, scale) pairs that expression channel k drives
+    (value = scale * exp[k]). ``head_bone``/``jaw_bone`` are bone names or None; their
+    ``*_axes`` are 3x3 rest axes in FLAME terms (see the module docstring). With no jaw
+    bone, ``jaw_shape_key`` = (name, radians per unit) takes the jaw opening instead.
+    ``joint_exp_dirs`` (5, 3, E) is FLAME's joint regressor applied to the expression
+    basis (FLAME rigs built by the add-on); with it, the root and jaw bones get location
+    keys so the skinned mesh matches FLAME exactly.
+    """
+
+    kind: str
+    expression_space: str
+    channels: dict
+    head_bone: str | None = None
+    jaw_bone: str | None = None
+    head_axes: np.ndarray = field(default_factory=lambda: np.eye(3))
+    jaw_axes: np.ndarray = field(default_factory=lambda: np.eye(3))
+    jaw_shape_key: tuple | None = None
+    pose_correctives: bool = False
+    joint_exp_dirs: np.ndarray | None = None
+
+
+@dataclass
+class Curves:
+    """Per-channel values at ``frames`` (T,): shape keys (T,), bone quaternions (T, 4), bone locations (T, 3)."""
+
+    frames: np.ndarray
+    shape_keys: dict = field(default_factory=dict)
+    rotations: dict = field(default_factory=dict)
+    locations: dict = field(default_factory=dict)
+
+
+def rotation_matrices(rotvec: np.ndarray) -> np.ndarray:
+    """Axis-angle (T, 3) -> rotation matrices (T, 3, 3) (Rodrigues)."""
+    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
+    x, y, z = np.moveaxis(rotvec / np.maximum(angle, 1e-12), -1, 0)
+    zero = np.zeros_like(x)
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rotvec.shape[:-1] + (3, 3))
+    return np.eye(3) + np.sin(angle)[..., None] * k + (1 - np.cos(angle))[..., None] * (k @ k)
+
+
+def quaternions(rotvec: np.ndarray) -> np.ndarray:
+    """Axis-angle (T, 3) -> unit quaternions (T, 4) (w, x, y, z), signs kept continuous for interpolation."""
+    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
+    scale = np.where(angle > 1e-12, np.sin(angle / 2) / np.maximum(angle, 1e-12), 0.5)
+    quat = np.concatenate([np.cos(angle / 2), rotvec * scale], axis=-1)
+    flips = np.cumsum(np.concatenate([[0], (quat[1:] * quat[:-1]).sum(-1) < 0]))
+    return quat * np.where(flips % 2, -1.0, 1.0)[:, None]
+
+
+def rotation_vectors(quat: np.ndarray) -> np.ndarray:
+    """Quaternions (T, 4) (w, x, y, z), any sign or norm -> axis-angle (T, 3) with angle <= pi."""
+    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    quat = quat * np.where(quat[:, :1] < 0, -1.0, 1.0)
+    sin_half = np.linalg.norm(quat[:, 1:], axis=-1, keepdims=True)
+    angle = 2 * np.arctan2(sin_half, quat[:, :1])
+    return quat[:, 1:] * np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)
+
+
+def bone_axes(bone_rest_world: np.ndarray) -> np.ndarray:
+    """A bone's rest axes in FLAME terms from its world rest matrix (3x3, scale allowed)."""
+    u, _, vt = np.linalg.svd(np.asarray(bone_rest_world, dtype=np.float64))
+    return FLAME_TO_BLENDER.T @ (u @ vt)
+
+
+def frame_numbers(n_frames: int, motion_fps: float, frame_start: float, scene_fps: float) -> np.ndarray:
+    """Scene frame of each motion frame: motion frame t sits at frame_start + t * scene_fps / motion_fps."""
+    return frame_start + np.arange(n_frames) * (scene_fps / motion_fps)
+
+
+def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps: float) -> Curves:
+    """Curves that pose ``spec``'s rig as ``motion`` (see the module docstring)."""
+    if motion.get("expression_space", spec.expression_space) != spec.expression_space:
+        raise ValueError(
+            f"the motion is in the {motion['expression_space']!r} expression space but the rig "
+            f"takes {spec.expression_space!r}; generate with a matching model or map the rig"
+        )
+    exp = np.asarray(motion["exp"], dtype=np.float64)
+    pose = np.asarray(motion["pose"], dtype=np.float64)
+    if exp.ndim != 2 or pose.shape != (len(exp), 6):
+        raise ValueError(f"a motion needs exp (T, E) and pose (T, 6); got {exp.shape} and {pose.shape}")
+    curves = Curves(frame_numbers(len(exp), float(motion.get("fps", 25.0)), frame_start, scene_fps))
+    for k, targets in spec.channels.items():
+        for name, scale in targets:
+            if k < exp.shape[1]:
+                curves.shape_keys[name] = curves.shape_keys.get(name, 0.0) + scale * exp[:, k]
+    head, jaw = pose[:, :3], pose[:, 3:]
+    if spec.head_bone:
+        curves.rotations[spec.head_bone] = quaternions(head @ spec.head_axes)
+    if spec.jaw_bone:
+        curves.rotations[spec.jaw_bone] = quaternions(jaw @ spec.jaw_axes)
+    elif spec.jaw_shape_key:
+        name, radians = spec.jaw_shape_key
+        curves.shape_keys[name] = jaw[:, 0] / radians
+    if spec.pose_correctives:
+        neck = np.zeros((len(exp), 9))
+        jaw_feature = (rotation_matrices(jaw) - np.eye(3)).reshape(len(exp), 9)
+        for name, values in zip(POSE_CORRECTIVES, np.concatenate([neck, jaw_feature], 1).T):
+            curves.shape_keys[name] = values
+    if spec.joint_exp_dirs is not None:
+        # FLAME moves its joints with the expression by d; a bone rotating by R about its
+        # rest head matches when offset by (I - R) d in its rest frame.
+        dirs = np.asarray(spec.joint_exp_dirs)
+        e = min(exp.shape[1], dirs.shape[2])
+        drift = np.einsum("jce,te->tjc", dirs[:, :, :e], exp[:, :e])
+        for bone, joint, rot, axes in ((spec.head_bone, 0, head, spec.head_axes), (spec.jaw_bone, 2, jaw, spec.jaw_axes)):
+            if bone:
+                d = drift[:, joint]
+                offset = d - np.einsum("tab,tb->ta", rotation_matrices(rot), d)
+                curves.locations[bone] = offset @ axes
+    return curves
+
+
+def curves_to_motion(curves: Curves, spec: RigSpec, n_exp: int, fps: float) -> dict:
+    """The motion that ``motion_to_curves`` turned into ``curves`` (values sampled at its frames)."""
+    n = len(curves.frames)
+    exp = np.zeros((n, n_exp))
+    for k, targets in spec.channels.items():
+        for name, scale in targets:
+            if k < n_exp and name in curves.shape_keys and scale:
+                exp[:, k] = np.asarray(curves.shape_keys[name]) / scale
+                break
+    pose = np.zeros((n, 6))
+    if spec.head_bone in curves.rotations:
+        pose[:, :3] = rotation_vectors(np.asarray(curves.rotations[spec.head_bone])) @ spec.head_axes.T
+    if spec.jaw_bone in curves.rotations:
+        pose[:, 3:] = rotation_vectors(np.asarray(curves.rotations[spec.jaw_bone])) @ spec.jaw_axes.T
+    elif spec.jaw_shape_key and spec.jaw_shape_key[0] in curves.shape_keys:
+        name, radians = spec.jaw_shape_key
+        pose[:, 3] = np.asarray(curves.shape_keys[name]) * radians
+    return {
+        "exp": exp.astype(np.float32),
+        "pose": pose.astype(np.float32),
+        "fps": float(fps),
+        "expression_space": spec.expression_space,
+    }

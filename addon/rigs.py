@@ -1,0 +1,290 @@
+"""Face rigs: build the built-in or a FLAME head, and find out what a scene's rig offers.
+
+Rigs we build follow the FLAME Blender add-on's layout: a mesh parented to an armature
+(with an Armature modifier) whose bones are ``root`` > ``neck`` > ``jaw``, ``left_eye``,
+``right_eye``. Mesh and armature data are in FLAME's frame and the armature object turns
+it upright (+90 degrees about X), so bone-local axis-angle equals the FLAME rotation.
+FLAME heads get ``Exp1..`` and ``Pose1..18`` shape keys; the built-in head gets the 52
+ARKit shape keys.
+
+Detection (``rig_spec``) accepts, in this order: a custom mapping stored on the mesh,
+rigs we built, FLAME add-on rigs (``Exp1..Exp50`` keys), and any mesh with ARKit-named
+shape keys (case-insensitive, common prefixes allowed).
+"""
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+
+from ..backend import expression_spaces as spaces
+from .core.rig_math import POSE_CORRECTIVES, RigSpec, bone_axes
+
+KIND_PROP = "diffposetalk_rig"               # "builtin" | "flame" on rigs we build
+JOINT_EXP_PROP = "diffposetalk_joint_exp_dirs"   # FLAME joint regressor x expression basis
+MAPPING_PROP = "diffposetalk_mapping"        # a custom mapping on a mesh object
+JAW_CHANNEL = "jaw"                          # the mapping's name for the jaw opening
+MIN_ARKIT_KEYS = 20
+BONE_LENGTH = 0.02
+PART_COLOURS = {
+    "skin": (0.80, 0.57, 0.47, 1), "sclera": (0.92, 0.90, 0.87, 1), "iris": (0.20, 0.35, 0.55, 1),
+    "pupil": (0.02, 0.02, 0.02, 1), "mouth": (0.35, 0.08, 0.08, 1), "tongue": (0.75, 0.35, 0.35, 1),
+    "teeth": (0.92, 0.90, 0.82, 1), "lips": (0.62, 0.27, 0.26, 1),
+}
+
+
+class RigError(Exception):
+    """The object is not a rig we can animate; the message says what to do."""
+
+
+def _heads():
+    from ..backend import heads
+
+    return heads
+
+
+# ---------------------------------------------------------------------- building
+
+def add_builtin_head(context, name: str = "Head"):
+    """Add the built-in head at the 3D cursor; returns the armature (selected and active)."""
+    return build_head(context, _heads().load_head("builtin"), "builtin", name)
+
+
+def add_flame_head(context, filepath: str, shape=None, name: str | None = None):
+    """Add a head from the user's FLAME model file; ``shape`` (up to 300 values) is baked in."""
+    heads = _heads()
+    from ..backend.heads.flame import FlameFileError
+
+    try:
+        head = heads.load_head(bpy.path.abspath(filepath))
+    except FlameFileError as exc:
+        raise RigError(str(exc)) from None
+    return build_head(context, head, "flame", name or f"FLAME-{head.name}", shape=shape)
+
+
+def _mesh(name, vertices, faces):
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", np.asarray(vertices, np.float32).ravel())
+    mesh.loops.add(faces.size)
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("vertices", faces.astype(np.int32).ravel())
+    mesh.update()
+    mesh.validate()
+    if hasattr(mesh, "shade_smooth"):
+        mesh.shade_smooth()
+    else:
+        mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
+    return mesh
+
+
+def _materials(mesh, head):
+    if head.face_parts is None:
+        names, parts = ("skin",), np.zeros(len(head.faces), np.int32)
+    else:
+        names, parts = head.part_names, head.face_parts.astype(np.int32)
+    for part in names:
+        material = bpy.data.materials.get(f"DiffPoseTalk {part}") or bpy.data.materials.new(f"DiffPoseTalk {part}")
+        colour = PART_COLOURS.get(part, PART_COLOURS["skin"])
+        material.diffuse_color = colour
+        if not material.use_nodes:
+            material.use_nodes = True
+        shader = next((n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+        if shader is not None:
+            shader.inputs["Base Color"].default_value = colour
+            shader.inputs["Roughness"].default_value = 0.25 if part in ("sclera", "iris", "pupil", "teeth") else 0.55
+        mesh.materials.append(material)
+    mesh.polygons.foreach_set("material_index", parts)
+
+
+def _add_key(obj, name, coordinates, slider=(0.0, 1.0)):
+    block = obj.shape_key_add(name=name, from_mix=False)
+    block.data.foreach_set("co", np.asarray(coordinates, np.float32).ravel())
+    block.slider_min, block.slider_max = slider
+    block.value = 0.0   # new keys start at 1 from Python
+    return block
+
+
+def build_head(context, head, kind: str, name: str, shape=None):
+    """Armature + skinned mesh with shape keys for ``head`` (a backend ``HeadModel``)."""
+    rest, joints = head.shaped(shape)
+    collection = context.collection or context.scene.collection
+    mesh_obj = bpy.data.objects.new(name, _mesh(name, rest, head.faces))
+    armature = bpy.data.armatures.new(f"{name} rig")
+    rig = bpy.data.objects.new(f"{name} rig", armature)
+    for obj in (rig, mesh_obj):
+        collection.objects.link(obj)
+    rig.location = context.scene.cursor.location
+    rig.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    _materials(mesh_obj.data, head)
+
+    if context.object is not None and context.object.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+    context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    bones = []
+    for joint_name, parent, position in zip(head.joint_names, head.parents, joints):
+        bone = armature.edit_bones.new(joint_name)
+        bone.head = position
+        bone.tail = position + np.array([0.0, BONE_LENGTH, 0.0])   # +Y, roll 0: rest axes = FLAME's
+        bone.roll = 0.0
+        if parent >= 0:
+            bone.parent = bones[parent]
+        bones.append(bone)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pose_bone in rig.pose.bones:
+        pose_bone.rotation_mode = "QUATERNION"
+
+    mesh_obj.parent = rig
+    modifier = mesh_obj.modifiers.new("Armature", "ARMATURE")
+    modifier.object = rig
+    for j, joint_name in enumerate(head.joint_names):
+        group = mesh_obj.vertex_groups.new(name=joint_name)
+        column = head.weights[:, j]
+        for index in np.flatnonzero(column > 0):
+            group.add([int(index)], float(column[index]), "REPLACE")
+
+    _add_key(mesh_obj, "Basis", rest)
+    if kind == "flame":
+        low, high = spaces.FLAME.value_range
+        for k in range(head.n_exp):
+            _add_key(mesh_obj, f"Exp{k + 1}", rest + head.expdirs[:, :, k], (low, high))
+        for k, key_name in enumerate(POSE_CORRECTIVES):
+            _add_key(mesh_obj, key_name, rest + head.posedirs[:, :, k], (-2.0, 2.0))
+        rig[JOINT_EXP_PROP] = head.joint_expdirs.ravel().tolist()
+    else:
+        by_name = dict(zip(head.expression_names, np.moveaxis(head.expdirs, -1, 0)))
+        by_name.update(head.extra_shapes)
+        for key_name in spaces.ARKIT_BLENDSHAPES:
+            _add_key(mesh_obj, key_name, rest + by_name[key_name])
+    for obj in (rig, mesh_obj):
+        obj[KIND_PROP] = kind
+    for obj in context.view_layer.objects:
+        obj.select_set(False)
+    rig.select_set(True)
+    context.view_layer.objects.active = rig
+    return rig
+
+
+# ---------------------------------------------------------------------- detection
+
+def rig_objects(obj):
+    """(armature or None, all its meshes, sorted by name) for the rig ``obj`` belongs to."""
+    armature = obj if obj.type == "ARMATURE" else None
+    if armature is None and obj.parent is not None and obj.parent.type == "ARMATURE":
+        armature = obj.parent
+    if armature is None and obj.type == "MESH":
+        armature = next((m.object for m in obj.modifiers if m.type == "ARMATURE" and m.object), None)
+    meshes = {obj} if obj.type == "MESH" else set()
+    if armature is not None:
+        meshes.update(child for child in armature.children_recursive if child.type == "MESH")
+    return armature, sorted(meshes, key=lambda m: m.name)
+
+
+def get_custom_mapping(obj):
+    """The custom mapping stored on ``obj``: {"expression_space", "channels": {channel: (key, scale)}} or None."""
+    stored = obj.get(MAPPING_PROP)
+    if stored is None:
+        return None
+    channels = {str(ch): (str(entry["key"]), float(entry.get("scale", 1.0))) for ch, entry in stored["channels"].items()}
+    return {"expression_space": str(stored["expression_space"]), "channels": channels}
+
+
+def set_custom_mapping(obj, expression_space: str, channels: dict):
+    """Store channel -> (shape key, scale) on ``obj`` (saved with the .blend).
+
+    Channels are the space's names (``backend.expression_spaces``) plus "jaw" for the jaw
+    opening (scale = key value per radian). An empty dict removes the mapping.
+    """
+    space = spaces.get_space(expression_space)
+    unknown = [ch for ch in channels if ch != JAW_CHANNEL and ch not in space.channels]
+    if unknown:
+        raise RigError(f"{', '.join(unknown)} are not channels of the {space.name} space")
+    if not channels:
+        obj.pop(MAPPING_PROP, None)
+        return
+    obj[MAPPING_PROP] = {
+        "expression_space": space.name,
+        "channels": {ch: {"key": key, "scale": float(scale)} for ch, (key, scale) in channels.items()},
+    }
+
+
+def _shape_key_names(meshes):
+    return {block.name for mesh in meshes for block in mesh.data.shape_keys.key_blocks}
+
+
+def _arkit_names(names):
+    """Normalized ARKit name -> the rig's shape-key name."""
+    wanted = {name.lower(): name for name in spaces.ARKIT_BLENDSHAPES}
+    found = {}
+    for name in sorted(names):
+        normal = spaces.normalize_shape_key_name(name)
+        if normal in wanted and wanted[normal] not in found:
+            found[wanted[normal]] = name
+    return found
+
+
+def _bone(armature, *names):
+    if armature is None:
+        return None
+    lowered = {bone.name.lower(): bone.name for bone in armature.data.bones}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def _axes(armature, bone_name):
+    if armature is None or bone_name is None:
+        return np.eye(3)
+    world = np.array(armature.matrix_world.to_3x3()) @ np.array(armature.data.bones[bone_name].matrix_local.to_3x3())
+    return bone_axes(world)
+
+
+def rig_spec(obj):
+    """(RigSpec, armature, meshes with shape keys) for the rig ``obj`` belongs to; raises RigError if none fits."""
+    armature, meshes = rig_objects(obj)
+    meshes = [mesh for mesh in meshes if mesh.data.shape_keys is not None]
+    names = _shape_key_names(meshes)
+    mapping = next((get_custom_mapping(m) for m in [obj, *meshes] if m.get(MAPPING_PROP) is not None), None)
+    built = (armature or obj).get(KIND_PROP)
+    arkit = _arkit_names(names)
+    if mapping is not None:
+        space = spaces.get_space(mapping["expression_space"])
+        channels = {space.index(ch): [entry] for ch, entry in mapping["channels"].items() if ch != JAW_CHANNEL}
+        jaw = mapping["channels"].get(JAW_CHANNEL)
+        spec = RigSpec("custom", space.name, channels, jaw_shape_key=(jaw[0], 1.0 / jaw[1]) if jaw else None)
+        jaw_bone = None if jaw else _bone(armature, "jaw")
+        spec.head_bone, spec.jaw_bone = _bone(armature, "head", "root"), jaw_bone
+    elif built == "flame" or all(f"Exp{k + 1}" in names for k in range(spaces.EXPRESSION_DIM)):
+        channels = {k: [(name, 1.0)] for k, name in enumerate(spaces.FLAME_CHANNELS)}
+        spec = RigSpec("flame", "flame", channels, head_bone=_bone(armature, "root"), jaw_bone=_bone(armature, "jaw"),
+                       pose_correctives=all(name in names for name in POSE_CORRECTIVES))
+        stored = armature.get(JOINT_EXP_PROP) if armature is not None else None
+        if stored is not None:
+            spec.joint_exp_dirs = np.asarray(stored, np.float64).reshape(5, 3, -1)
+    elif built == "builtin" or len(arkit) >= MIN_ARKIT_KEYS:
+        channels = {k: [(arkit[name], 1.0)] for k, name in enumerate(spaces.ARKIT_CHANNELS) if name in arkit}
+        if built == "builtin":
+            spec = RigSpec("builtin", "arkit", channels, head_bone="root", jaw_bone="jaw")
+        else:
+            jaw_key = arkit.get("jawOpen")
+            spec = RigSpec("arkit", "arkit", channels, head_bone=_bone(armature, "head"),
+                           jaw_bone=None if jaw_key else _bone(armature, "jaw"),
+                           jaw_shape_key=(jaw_key, spaces.ARKIT_JAW_OPEN_RADIANS) if jaw_key else None)
+    else:
+        raise RigError(
+            f"{obj.name!r} has no FLAME (Exp1..Exp50) or ARKit shape keys: select a head added with "
+            "Add Head, a FLAME add-on head, a mesh with ARKit shape keys, or map its shape keys"
+        )
+    spec.head_axes, spec.jaw_axes = _axes(armature, spec.head_bone), _axes(armature, spec.jaw_bone)
+    return spec, armature, meshes
+
+
+def expression_space(obj) -> str:
+    """The expression space ("flame" | "arkit") a model must produce for this rig."""
+    return rig_spec(obj)[0].expression_space
+
+
+def rig_kind(obj) -> str:
+    """"builtin" | "flame" | "arkit" | "custom"; raises RigError for anything else."""
+    return rig_spec(obj)[0].kind

@@ -1,0 +1,113 @@
+"""Render the built-in head (neutral and a few shapes) into docs/images/builtin_head.png.
+
+    python scripts/render_builtin_head.py [--out docs/images/builtin_head.png] [--size 320]
+
+Runs bpy headless (Cycles on the CPU, few samples); builds the head with the add-on's
+own rig builder, poses it through shape keys and the jaw bone, and tiles the renders.
+"""
+import argparse
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (label, shape-key values, jaw opening in radians, view)
+POSES = (
+    ("neutral", {}, 0.0, "front"),
+    ("neutral 3/4", {}, 0.0, "three_quarter"),
+    ("profile", {}, 0.0, "profile"),
+    ("jaw open", {}, 0.3, "front"),
+    ("smile", {"mouthSmileLeft": 1, "mouthSmileRight": 1, "cheekSquintLeft": 0.5, "cheekSquintRight": 0.5}, 0.0, "front"),
+    ("pucker", {"mouthPucker": 1}, 0.0, "three_quarter"),
+    ("blink + brows up", {"eyeBlinkLeft": 1, "eyeBlinkRight": 1, "browInnerUp": 1}, 0.0, "front"),
+    ("funnel + look left", {"mouthFunnel": 1, "eyeLookOutLeft": 1, "eyeLookInRight": 1}, 0.12, "front"),
+    ("left smile, right brow down", {"mouthSmileLeft": 1, "browDownRight": 1, "eyeSquintRight": 0.6}, 0.0, "front"),
+)
+VIEWS = {"front": (0.0, 0.0), "three_quarter": (35.0, 5.0), "profile": (90.0, 0.0)}
+
+
+def import_addon():
+    sys.path.insert(0, str(ROOT.parent))   # the repository is the extension's package
+    return importlib.import_module(f"{ROOT.name}.addon.rigs")
+
+
+def setup_scene(size):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 32
+    scene.cycles.use_denoising = True
+    scene.render.resolution_x = scene.render.resolution_y = size
+    scene.render.film_transparent = False
+    world = bpy.data.worlds.new("World")
+    world.color = (0.25, 0.25, 0.27)
+    scene.world = world
+    for name, rotation, energy in (("key", (40, 10, -35), 3.0), ("fill", (75, 0, 50), 1.5), ("front", (85, 0, 0), 0.8)):
+        light = bpy.data.objects.new(name, bpy.data.lights.new(name, "SUN"))
+        light.data.energy = energy
+        light.rotation_euler = [math.radians(a) for a in rotation]
+        scene.collection.objects.link(light)
+    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+    camera.data.lens = 85
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    return scene, camera
+
+
+def aim(camera, yaw, pitch, target=(0.0, 0.0, -0.01), distance=0.75):
+    yaw, pitch = math.radians(yaw), math.radians(pitch)
+    direction = np.array([math.sin(yaw) * math.cos(pitch), -math.cos(yaw) * math.cos(pitch), math.sin(pitch)])
+    camera.location = np.array(target) + distance * direction
+    forward = -direction
+    camera.rotation_euler = (math.pi / 2 + math.asin(forward[2]), 0.0, math.atan2(-forward[0], forward[1]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "builtin_head.png")
+    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--columns", type=int, default=3)
+    parser.add_argument("--only", type=int, default=0, help="render only the first N poses (for a quick look)")
+    args = parser.parse_args()
+    rigs = import_addon()
+    scene, camera = setup_scene(args.size)
+    rig = rigs.add_builtin_head(bpy.context)
+    mesh = next(child for child in rig.children if child.type == "MESH")
+    keys = mesh.data.shape_keys.key_blocks
+    tiles = []
+    tmp = args.out.with_suffix(".tile.png")
+    for label, values, jaw, view in POSES[: args.only or None]:
+        for block in keys[1:]:
+            block.value = values.get(block.name, 0.0)
+        rig.pose.bones["jaw"].rotation_quaternion = (math.cos(jaw / 2), math.sin(jaw / 2), 0, 0)
+        aim(camera, *VIEWS[view])
+        scene.render.filepath = str(tmp)
+        bpy.ops.render.render(write_still=True)
+        image = bpy.data.images.load(str(tmp))
+        pixels = np.array(image.pixels[:], dtype=np.float32).reshape(args.size, args.size, 4)
+        bpy.data.images.remove(image)
+        tiles.append(pixels)
+        print(f"rendered {label}", flush=True)
+    tmp.unlink()
+    rows = math.ceil(len(tiles) / args.columns)
+    grid = np.zeros((rows * args.size, args.columns * args.size, 4), np.float32)
+    for k, tile in enumerate(tiles):
+        r, c = rows - 1 - k // args.columns, k % args.columns   # Blender images start at the bottom
+        grid[r * args.size:(r + 1) * args.size, c * args.size:(c + 1) * args.size] = tile
+    out = bpy.data.images.new("grid", grid.shape[1], grid.shape[0])
+    out.pixels.foreach_set(grid.ravel())
+    out.filepath_raw = str(args.out)
+    out.file_format = "PNG"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.save()
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
