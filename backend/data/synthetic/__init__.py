@@ -1,0 +1,6 @@
+"""Synthetic speech-and-motion corpus generator (espeak-ng speech, procedural faces).
+
+Modules: ``text`` (sentences), ``speakers`` (voices and facial styles), ``visemes``
+(mouth motion from phone timings), ``face`` (head, eyes, brows, smile), ``augment``
+(audio augmentation), ``generate`` (clips and the corpus), ``cli`` (the command).
+"""
