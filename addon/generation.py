@@ -1,0 +1,317 @@
+"""Generate lip-sync: the operators, and applying finished jobs on the main thread.
+
+Generate checks the rig, the audio and the style up front (so most mistakes never reach
+the backend), then submits a job and returns: Blender stays responsive while the backend
+works. ``service.drain_events`` hands the finished job to ``apply_job`` on the main
+thread, which writes variation 1 as one undo step. Nothing is written to the scene for a
+job that failed or was cancelled.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..backend import protocol
+from . import animation, audio, common, rigs, service
+from .core.jobs import CANCELLED, DONE
+from .properties import QUALITY_STEPS
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "generate"
+# The generated takes of the last job, kept in memory to switch between variations.
+TAKES = {"motions": [], "rig": "", "scene": "", "frame_start": 1.0, "fps": 25.0, "action_name": "", "request": {}}
+_switching = False  # set while the variation list is refilled, so its update does not write
+
+
+class GenerationError(Exception):
+    """The job cannot start; the message says what to fix."""
+
+
+def tell(context, text: str, error: bool = False, report: bool = True):
+    """Show ``text`` in the panel and (unless an operator reports it itself) the info log."""
+    state = context.window_manager.diffposetalk
+    state.message = text
+    state.message_is_error = error
+    (log.warning if error else log.info)("%s", text)
+    if not report:
+        return
+    try:
+        bpy.ops.diffposetalk.report(message=text, level="ERROR" if error else "INFO")
+    except RuntimeError:
+        pass  # an ERROR report raises in the caller once it is in the log
+
+
+def style_spec(context, settings, rig, space):
+    """The protocol's style object for the panel's style choice."""
+    source = settings.style_source
+    if source == "NONE":
+        return None
+    if source == "PRESET":
+        if not settings.style_preset:
+            raise GenerationError("Choose a style preset by name, or set Style to None")
+        return {"kind": "preset", "name": settings.style_preset}
+    if source == "FILE":
+        path = Path(bpy.path.abspath(settings.style_file))
+        if not settings.style_file or not path.is_file():
+            raise GenerationError(f"The style file is missing: {path}")
+        return {"kind": "vector", "path": str(path)}
+    start, end = settings.style_frame_start, settings.style_frame_end
+    if end <= start:
+        raise GenerationError("The style frame range is empty: set To after From")
+    try:
+        motion = animation.read_motion(rig, start, end, space)
+    except (rigs.RigError, ValueError) as exc:
+        raise GenerationError(f"Could not read the style from the rig: {exc}") from None
+    frames = len(motion["exp"])
+    if frames > protocol.MAX_CLIP_FRAMES:
+        raise GenerationError(f"The style range has {frames} frames; use at most {protocol.MAX_CLIP_FRAMES}")
+    return {
+        "kind": "motion",
+        "exp": np.asarray(motion["exp"], dtype=float).round(6).tolist(),
+        "pose": np.asarray(motion["pose"], dtype=float).round(6).tolist(),
+        "fps": float(motion["fps"]),
+        "expression_space": motion["expression_space"],
+    }
+
+
+def build_request(context, rig):
+    """(params, job context) for a generate request; raises GenerationError."""
+    scene = context.scene
+    settings = scene.diffposetalk
+    try:
+        space = rigs.expression_space(rig)
+    except rigs.RigError as exc:
+        raise GenerationError(str(exc)) from None
+    try:
+        if settings.audio_source == "STRIP":
+            strip = audio.pick_strip(scene, settings.strip)
+            path, span = audio.strip_audio(scene, strip)
+            take = strip.name
+        else:
+            path, span = audio.file_audio(scene, settings.audio_file, settings.file_frame_start)
+            take = Path(path).stem
+    except audio.AudioError as exc:
+        raise GenerationError(str(exc)) from None
+    if span.fps > protocol.MAX_FPS:
+        raise GenerationError(f"The scene runs at {span.fps:g} fps; lip-sync supports up to {protocol.MAX_FPS:g} fps")
+    steps = settings.steps if settings.quality == "CUSTOM" else QUALITY_STEPS[settings.quality]
+    params = {
+        "audio": path,
+        "output": str(common.user_dir("takes") / f"{uuid.uuid4().hex}.npz"),
+        "start": span.audio_start,
+        "end": span.audio_end if span.audio_end > span.audio_start else None,
+        "style": style_spec(context, settings, rig, space),
+        "audio_scale": settings.audio_scale,
+        "style_scale": settings.style_scale,
+        "head_motion_scale": settings.head_motion_scale,
+        "steps": steps,
+        "seed": settings.seed,
+        "n_variations": settings.n_variations,
+        "fps": span.fps,
+    }
+    job_context = {
+        "scene": scene.name,
+        "rig": rig.name,
+        "frame_start": span.frame_start,
+        "fps": span.fps,
+        "action_name": f"{take} lip-sync",
+        "request": params,
+    }
+    return params, job_context
+
+
+def apply_job(job):
+    """Main thread: write a finished job's first variation, or tell why there is none."""
+    context = bpy.context
+    outputs = (job.result or {}).get("outputs", [])
+    if job.state != DONE:
+        tell(context, "Lip-sync cancelled" if job.state == CANCELLED else f"Lip-sync failed: {job.message}", error=True)
+        return
+    try:
+        motions = [_load_motion(path) for path in outputs]
+    finally:
+        for path in outputs:
+            Path(path).unlink(missing_ok=True)
+    scene = bpy.data.scenes.get(job.context["scene"])
+    rig = bpy.data.objects.get(job.context["rig"])
+    if scene is None or rig is None:
+        tell(context, "Lip-sync finished, but its scene or rig is gone; nothing was written", error=True)
+        return
+    TAKES.update(job.context, motions=motions)
+    try:
+        result = _write(scene, rig, 0)
+    except (rigs.RigError, ValueError) as exc:
+        TAKES["motions"] = []
+        tell(context, f"Could not write the lip-sync to {rig.name!r}: {exc}", error=True)
+        return
+    _fill_variations(context, len(motions))
+    frames = len(motions[0]["exp"])
+    tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}")
+
+
+def _load_motion(path):
+    with np.load(path) as data:
+        return {
+            "exp": data["exp"].astype(np.float32),
+            "pose": data["pose"].astype(np.float32),
+            "fps": float(data["fps"]),
+            "expression_space": str(data["expression_space"]),
+            "shape": data["shape"].astype(np.float32) if "shape" in data else None,
+        }
+
+
+def _write(scene, rig, index):
+    result = animation.write_motion(rig, TAKES["motions"][index], TAKES["frame_start"], TAKES["fps"], TAKES["action_name"])
+    settings = scene.diffposetalk
+    settings.take_rig = rig.name
+    settings.take_frame_start = int(round(result.frame_start))
+    settings.take_frame_end = int(round(result.frame_end))
+    # Written outside an operator (from the timer), so the undo step is pushed here.
+    try:
+        bpy.ops.ed.undo_push(message="Generate Lip-Sync")
+    except RuntimeError:
+        log.debug("no undo step pushed (Blender refused it, e.g. while loading a file)")
+    return result
+
+
+def _fill_variations(context, count):
+    global _switching
+    state = context.window_manager.diffposetalk
+    _switching = True
+    try:
+        state.variations.clear()
+        for k in range(count if count > 1 else 0):
+            state.variations.add().name = f"Variation {k + 1}"
+        state.variation_index = 0
+    finally:
+        _switching = False
+
+
+def show_variation(context, index):
+    """Replace our Action with variation ``index`` of the last take (one undo step)."""
+    if _switching or not (0 <= index < len(TAKES["motions"])):
+        return
+    scene = bpy.data.scenes.get(TAKES["scene"])
+    rig = bpy.data.objects.get(TAKES["rig"])
+    if scene is None or rig is None:
+        tell(context, "The rig of these variations is gone", error=True)
+        return
+    try:
+        _write(scene, rig, index)
+    except (rigs.RigError, ValueError) as exc:
+        tell(context, f"Could not write variation {index + 1}: {exc}", error=True)
+        return
+    tell(context, f"Showing variation {index + 1} of {len(TAKES['motions'])}")
+
+
+service.JOB_HANDLERS[JOB_KIND] = apply_job
+
+
+# ---------------------------------------------------------------------- operators
+
+class DIFFPOSETALK_OT_generate(bpy.types.Operator):
+    """Generate lip-sync, expressions and head motion for the selected rig from speech"""
+
+    bl_idname = "diffposetalk.generate"
+    bl_label = "Generate Lip-Sync"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        if service.SESSION.busy:
+            cls.poll_message_set("A lip-sync job is running; wait for it or cancel it")
+            return False
+        if context.object is None:
+            cls.poll_message_set("Select the rig to animate (its mesh or armature)")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            params, job_context = build_request(context, context.object)
+            service.submit(common.preferences(context), JOB_KIND, protocol.Method.GENERATE, params, job_context)
+        except (GenerationError, service.NotReady) as exc:
+            tell(context, str(exc), error=True, report=False)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        tell(context, "Generating lip-sync...", report=False)
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if self.execute(context) != {"FINISHED"}:
+            return {"CANCELLED"}
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        # Only watches for Esc; the job itself lives in the service, so it survives this
+        # operator being cancelled (e.g. by loading a file).
+        if not service.SESSION.busy:
+            return {"FINISHED"}
+        if event.type == "ESC" and event.value == "PRESS":
+            service.SESSION.cancel()
+            return {"FINISHED"}
+        return {"PASS_THROUGH"}
+
+
+class DIFFPOSETALK_OT_cancel(bpy.types.Operator):
+    """Stop the running lip-sync job (Esc does the same); the scene stays unchanged"""
+
+    bl_idname = "diffposetalk.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        if not service.SESSION.busy:
+            cls.poll_message_set("No lip-sync job is running")
+            return False
+        return True
+
+    def execute(self, context):
+        service.SESSION.cancel()
+        return {"FINISHED"}
+
+
+class DIFFPOSETALK_OT_keep_variation(bpy.types.Operator):
+    """Keep the variation shown and forget the others"""
+
+    bl_idname = "diffposetalk.keep_variation"
+    bl_label = "Keep This Variation"
+
+    @classmethod
+    def poll(cls, context):
+        if len(context.window_manager.diffposetalk.variations) < 2:
+            cls.poll_message_set("There are no variations to choose from")
+            return False
+        return True
+
+    def execute(self, context):
+        state = context.window_manager.diffposetalk
+        kept = state.variation_index
+        TAKES["motions"] = []
+        _fill_variations(context, 0)
+        tell(context, f"Kept variation {kept + 1}")
+        return {"FINISHED"}
+
+
+class DIFFPOSETALK_OT_report(bpy.types.Operator):
+    """Put a message in the info log"""
+
+    bl_idname = "diffposetalk.report"
+    bl_label = "Report"
+    bl_options = {"INTERNAL"}
+
+    message: bpy.props.StringProperty()
+    level: bpy.props.StringProperty(default="INFO")
+
+    def execute(self, context):
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+CLASSES = (DIFFPOSETALK_OT_report, DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_keep_variation)

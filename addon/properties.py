@@ -1,0 +1,115 @@
+"""What the Lip Sync panel edits (saved with the scene) and what it shows (runtime state)."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+# Sampler steps per quality preset; None keeps the model's default.
+QUALITY_STEPS = {"DRAFT": 10, "STANDARD": None, "HIGH": 100}
+
+
+def _apply_variation(self, context):
+    from . import generation
+
+    generation.show_variation(context, self.variation_index)
+
+
+class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
+    audio_source: EnumProperty(
+        name="Audio",
+        items=(
+            ("STRIP", "Sound Strip", "A sound strip in the Sequencer (its trims and start frame are honoured)"),
+            ("FILE", "File", "An audio file (WAV, FLAC, OGG, MP3) placed at a start frame"),
+        ),
+        default="STRIP",
+    )
+    strip: StringProperty(name="Strip", description="Sound strip to lip-sync; empty: the active sound strip")
+    audio_file: StringProperty(name="Audio File", subtype="FILE_PATH")
+    file_frame_start: IntProperty(name="Start Frame", description="Frame where the audio file starts", default=1)
+    style_source: EnumProperty(
+        name="Style",
+        items=(
+            ("NONE", "None", "No style reference"),
+            ("PRESET", "Preset", "A style that ships with the model"),
+            ("FILE", "Style File", "A style vector saved as .npy (128 values)"),
+            ("ACTION", "From Rig", "The rig's current animation over a frame range"),
+        ),
+        default="NONE",
+    )
+    style_preset: StringProperty(name="Preset", description="Name of one of the model's style presets")
+    style_file: StringProperty(name="Style File", subtype="FILE_PATH")
+    style_frame_start: IntProperty(name="From", default=1, min=0)
+    style_frame_end: IntProperty(name="To", default=100, min=0)
+    audio_scale: FloatProperty(
+        name="Audio Guidance", default=1.15, min=0.0, max=10.0, soft_max=3.0,
+        description="How strongly the mouth follows the speech",
+    )
+    style_scale: FloatProperty(
+        name="Style Guidance", default=3.0, min=0.0, max=20.0, soft_max=6.0,
+        description="How strongly the motion follows the style reference",
+    )
+    head_motion_scale: FloatProperty(
+        name="Head Motion", default=1.0, min=0.0, max=5.0, soft_max=2.0,
+        description="Scale of the head's rotation about its mean",
+    )
+    quality: EnumProperty(
+        name="Quality",
+        items=(
+            ("DRAFT", "Draft", f"{QUALITY_STEPS['DRAFT']} sampler steps: fast previews"),
+            ("STANDARD", "Standard", "The model's default number of steps"),
+            ("HIGH", "High", f"{QUALITY_STEPS['HIGH']} sampler steps"),
+            ("CUSTOM", "Custom", "Choose the number of steps"),
+        ),
+        default="STANDARD",
+    )
+    steps: IntProperty(name="Steps", default=50, min=1, max=1000)
+    seed: IntProperty(name="Seed", default=0, min=0)
+    n_variations: IntProperty(name="Variations", default=1, min=1, max=16)
+    mapping_space: EnumProperty(
+        name="Space",
+        items=(
+            ("arkit", "ARKit", "Map ARKit channels (for a model in the ARKit space, like the default)"),
+            ("flame", "FLAME", "Map FLAME expression channels (for released DiffPoseTalk models)"),
+        ),
+        default="arkit",
+    )
+    mapping_text: PointerProperty(name="Mapping", type=bpy.types.Text)
+    export_path: StringProperty(name="FBX File", subtype="FILE_PATH", default="//lip_sync.fbx")
+    # The last take written (what Bake & Export FBX exports).
+    take_rig: StringProperty(name="Take Rig")
+    take_frame_start: IntProperty(name="Take Start")
+    take_frame_end: IntProperty(name="Take End")
+
+
+class DIFFPOSETALK_PG_variation(bpy.types.PropertyGroup):
+    name: StringProperty()
+
+
+class DIFFPOSETALK_PG_state(bpy.types.PropertyGroup):
+    """Runtime state on the window manager (not saved with the file)."""
+
+    message: StringProperty(name="Message")
+    message_is_error: BoolProperty()
+    variations: CollectionProperty(type=DIFFPOSETALK_PG_variation)
+    variation_index: IntProperty(name="Variation", min=0, update=_apply_variation)
+
+
+CLASSES = (DIFFPOSETALK_PG_settings, DIFFPOSETALK_PG_variation, DIFFPOSETALK_PG_state)
+
+
+def register():
+    bpy.types.Scene.diffposetalk = PointerProperty(type=DIFFPOSETALK_PG_settings)
+    bpy.types.WindowManager.diffposetalk = PointerProperty(type=DIFFPOSETALK_PG_state)
+
+
+def unregister():
+    del bpy.types.WindowManager.diffposetalk
+    del bpy.types.Scene.diffposetalk
