@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from . import DEFAULT_MODEL_DIR
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 
 
 def add_arguments(parser):
