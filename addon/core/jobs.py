@@ -45,7 +45,9 @@ class BackendConfig:
     entry: tuple = ("-m", "backend", "serve")
 
     def command(self) -> list:
-        return [self.python, *self.entry, "--device", self.device]
+        # The model comes from the preferences through load_model, so the service must not
+        # first load its own default.
+        return [self.python, *self.entry, "--no-model", "--device", self.device]
 
     def process_key(self) -> tuple:
         return (self.python, self.root, self.device, self.entry)

@@ -1,0 +1,131 @@
+"""``python -m backend generate AUDIO``: one audio file -> motion .npz.
+
+Runs exactly what the service runs for a ``generate`` request (``service.runner``), with
+the same parameter checks (``protocol.validate_params``).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from . import protocol
+from .serve_cli import add_checkpoint_arguments, default_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def add_generation_arguments(parser):
+    """Options shared by ``generate`` and ``batch`` (defaults are the protocol's)."""
+    fields = protocol.PARAMS[protocol.Method.GENERATE]
+    parser.add_argument("--style", default=None,
+                        help="none, a preset name of the model, a style vector .npy (128 values) or a motion clip "
+                        ".npz in the model's expression space (default: none)")
+    parser.add_argument("--shape", default=None, help="FLAME identity: .npy of 100 values or .npz with 'shape'")
+    parser.add_argument("--audio-scale", type=float, default=fields["audio_scale"].default, help="audio guidance scale")
+    parser.add_argument("--style-scale", type=float, default=fields["style_scale"].default, help="style guidance scale")
+    parser.add_argument("--head-motion-scale", type=float, default=fields["head_motion_scale"].default,
+                        help="scale of the head rotation about its mean (0 holds the head still)")
+    parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--seed", type=int, default=fields["seed"].default, help="random seed")
+    parser.add_argument("-n", "--variations", type=int, default=1, help="number of variations (written as _1, _2...)")
+    parser.add_argument("--fps", type=float, default=fields["fps"].default,
+                        help="output frame rate, e.g. 23.976, 24, 25, 29.97, 30, 50, 60 (default 25)")
+    parser.add_argument("--dynamic-threshold", type=float, default=0.0, help="dynamic thresholding ratio (0 = off)")
+    add_checkpoint_arguments(parser, "the shipped model")
+
+
+def style_from_arg(value):
+    """--style value -> protocol style object."""
+    if value is None or value.lower() == "none":
+        return None
+    if value.lower().endswith(".npy"):
+        return {"kind": "vector", "path": value}
+    if value.lower().endswith(".npz"):
+        return {"kind": "clip", "path": value}
+    return {"kind": "preset", "name": value}
+
+
+def shape_from_arg(value):
+    if value is None:
+        return None
+    import numpy as np
+
+    try:
+        data = np.load(value, allow_pickle=False)
+        array = data["shape"] if value.lower().endswith(".npz") else data
+        return [float(x) for x in np.asarray(array, np.float64).reshape(-1)]
+    except (OSError, ValueError, KeyError) as exc:
+        raise protocol.ProtocolError(protocol.ErrorCode.INVALID_PARAMS,
+                                     f"cannot read the shape file {value!r} ({exc}); give a .npy of "
+                                     f"{protocol.SHAPE_DIM} values or an .npz with 'shape'", {"param": "shape"})
+
+
+def generation_params(args, audio, output, start=None, end=None, overwrite=True) -> dict:
+    """Validated ``generate`` params for one file."""
+    params = {
+        "audio": str(audio), "output": str(output), "start": start, "end": end,
+        "style": style_from_arg(args.style), "shape": shape_from_arg(args.shape),
+        "audio_scale": args.audio_scale, "style_scale": args.style_scale,
+        "head_motion_scale": args.head_motion_scale, "sampler": args.sampler, "steps": args.steps,
+        "seed": args.seed, "n_variations": args.variations, "fps": args.fps,
+        "dynamic_threshold": args.dynamic_threshold, "overwrite": overwrite,
+    }
+    if getattr(args, "transcript", None) is not None:
+        params["transcript"] = args.transcript
+    return protocol.validate_params(protocol.Method.GENERATE, params)
+
+
+def load_runner(args):
+    """A Runner with the model of ``--checkpoint`` (or the shipped one) loaded."""
+    from .service.runner import Runner
+
+    checkpoint = args.checkpoint or default_checkpoint()
+    if checkpoint is None:
+        raise protocol.ProtocolError(protocol.ErrorCode.NO_MODEL,
+                                     "no model: pass --checkpoint (our checkpoint folder or a released .pt)")
+    runner = Runner(args.device, args.threads)
+    runner.load(checkpoint, args.style_encoder, args.stats)
+    return runner
+
+
+def log_progress():
+    """A progress callback that logs each stage and every tenth of the job to stderr."""
+    state = {"stage": None, "tenth": -1}
+
+    def progress(stage, window, n_windows, step, n_steps, fraction):
+        tenth = int(fraction * 10)
+        if stage != state["stage"] or tenth != state["tenth"]:
+            state.update(stage=stage, tenth=tenth)
+            log.info("%3.0f%% %s (window %d/%d)", 100 * fraction, stage, window + 1, n_windows)
+
+    return progress
+
+
+def add_arguments(parser):
+    parser.add_argument("audio", type=Path, help="audio file: WAV, FLAC, OGG or MP3")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="output .npz (default: AUDIO with .npz)")
+    parser.add_argument("--start", type=float, default=None, help="use the audio from this second")
+    parser.add_argument("--end", type=float, default=None, help="use the audio up to this second")
+    parser.add_argument("--transcript", default=None, help="what is said, if known")
+    parser.add_argument("--no-overwrite", action="store_true", help="fail if the output exists")
+    add_generation_arguments(parser)
+
+
+def run(args) -> int:
+    output = args.output or args.audio.with_suffix(".npz")
+    try:
+        params = generation_params(args, args.audio, output, args.start, args.end, not args.no_overwrite)
+        runner = load_runner(args)
+        result = runner.generate(params, progress=log_progress())
+    except Exception as exc:  # reported like the service reports it, with its code
+        from .service.runner import describe_error
+
+        error = describe_error(exc)
+        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+        return 1
+    for path in result["outputs"]:
+        print(path)
+    log.info("%d frames at %g fps in %.1f s", result["frames"], result["fps"], result["elapsed"])
+    return 0

@@ -1,0 +1,233 @@
+"""Motion files and motion maths: atomic ``.npz`` writes, frame-rate resampling, head scale.
+
+A motion is a dict with ``exp`` (T, 50), ``pose`` (T, 6: head axis-angle, jaw
+axis-angle), ``fps`` and ``expression_space`` (CONTRACTS.md). Rotations are never
+interpolated component-wise: they go through unit quaternions and slerp.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .expression_spaces import EXPRESSION_DIM, SPACES
+
+_SMALL = 1e-8
+
+
+class MotionFileError(ValueError):
+    """A motion file is missing, unreadable or not a motion."""
+
+
+# ------------------------------------------------------------------------ quaternions
+# Quaternions are (..., 4) arrays in (w, x, y, z) order.
+
+def axis_angle_to_quat(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    # sin(a/2)/a -> 1/2 as a -> 0; the series avoids 0/0
+    scale = np.where(angle > _SMALL, np.sin(half) / np.maximum(angle, _SMALL), 0.5 - angle**2 / 48.0)
+    return np.concatenate([np.cos(half), v * scale], axis=-1)
+
+
+def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    q = np.where(q[..., :1] < 0, -q, q)  # the shorter of the two equal rotations
+    xyz = q[..., 1:]
+    s = np.linalg.norm(xyz, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, q[..., :1])
+    scale = np.where(s > _SMALL, angle / np.maximum(s, _SMALL), 2.0)
+    return xyz * scale
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ], axis=-1)
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between unit quaternions, elementwise over leading axes."""
+    t = np.asarray(t, np.float64)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)  # take the short way round
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_theta = np.sin(theta)
+    near = sin_theta < 1e-6
+    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / np.where(near, 1.0, sin_theta))
+    w1 = np.where(near, t, np.sin(t * theta) / np.where(near, 1.0, sin_theta))
+    q = w0 * q0 + w1 * q1
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def mean_rotation(q: np.ndarray) -> np.ndarray:
+    """Mean of unit quaternions (T, 4): the principal eigenvector of sum(q q^T)."""
+    _, vectors = np.linalg.eigh(q.T @ q)
+    mean = vectors[:, -1]
+    return mean if mean[0] >= 0 else -mean
+
+
+# ---------------------------------------------------------------------- resampling
+
+def resampled_length(frames: int, fps_in: float, fps_out: float) -> int:
+    """Frames at ``fps_out`` covering the duration of ``frames`` at ``fps_in``."""
+    return max(1, int(round(frames * fps_out / fps_in)))
+
+
+def resample_motion(motion: dict, fps_out: float) -> dict:
+    """The motion at another frame rate: expression linear, rotations by slerp.
+
+    Output frame i shows time i / fps_out; times past the last input frame hold it.
+    """
+    fps_in = float(motion["fps"])
+    exp = np.asarray(motion["exp"], np.float32)
+    pose = np.asarray(motion["pose"], np.float32)
+    frames = len(exp)
+    if frames == 0 or abs(fps_out - fps_in) < 1e-9:
+        return {**motion, "exp": exp, "pose": pose, "fps": float(fps_out) if frames else fps_in}
+    n_out = resampled_length(frames, fps_in, fps_out)
+    position = np.minimum(np.arange(n_out) * (fps_in / fps_out), frames - 1)
+    i0 = np.floor(position).astype(np.int64)
+    i1 = np.minimum(i0 + 1, frames - 1)
+    t = position - i0
+    new_exp = exp[i0] * (1.0 - t[:, None]) + exp[i1] * t[:, None]
+    rotations = []
+    for k in range(0, pose.shape[1], 3):
+        q = axis_angle_to_quat(pose[:, k : k + 3])
+        rotations.append(quat_to_axis_angle(slerp(q[i0], q[i1], t)))
+    return {
+        **motion,
+        "exp": new_exp.astype(np.float32),
+        "pose": np.concatenate(rotations, axis=1).astype(np.float32),
+        "fps": float(fps_out),
+    }
+
+
+def scale_head_motion(pose: np.ndarray, scale: float) -> np.ndarray:
+    """Scale the head rotation (pose[:, :3]) about its mean rotation; the jaw is kept.
+
+    Each frame's rotation relative to the mean has its angle multiplied by ``scale``:
+    0 holds the head still at its mean orientation, 1 changes nothing.
+    """
+    pose = np.asarray(pose, np.float32).copy()
+    if scale == 1.0 or len(pose) == 0:
+        return pose
+    q = axis_angle_to_quat(pose[:, :3])
+    mean = mean_rotation(q)
+    relative = quat_multiply(np.broadcast_to(quat_conjugate(mean), q.shape), q)
+    scaled = axis_angle_to_quat(quat_to_axis_angle(relative) * scale)
+    pose[:, :3] = quat_to_axis_angle(quat_multiply(np.broadcast_to(mean, q.shape), scaled))
+    return pose
+
+
+# ---------------------------------------------------------------------------- files
+
+def save_motion(path, motion: dict, settings: dict | None = None) -> Path:
+    """Write a motion ``.npz`` atomically (see ``write_atomically``)."""
+    path = Path(path)
+    exp = np.asarray(motion["exp"], np.float32)
+    arrays = {
+        "exp": exp,
+        "pose": np.asarray(motion["pose"], np.float32),
+        "fps": np.float64(motion["fps"]),
+        "expression_space": np.str_(motion["expression_space"]),
+        "shape": np.asarray(motion["shape"] if motion.get("shape") is not None else np.zeros(100), np.float32),
+    }
+    if settings is not None:
+        arrays["settings"] = np.str_(json.dumps(settings, sort_keys=True, allow_nan=False))
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(binary_file)`` on a temp file beside ``path``, then rename it to ``path``.
+
+    The rename is atomic, so a reader (or a crash at any moment) sees either the old file
+    or the whole new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def load_motion(path) -> dict:
+    """Read a motion ``.npz`` (ours or the reference demo's) and check its arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionFileError(f"motion file {str(path)!r} does not exist; check the path")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise MotionFileError(f"{str(path)!r} is not a readable .npz motion file ({exc}); "
+                              "give a file with exp, pose and fps arrays") from None
+    missing = [key for key in ("exp", "pose") if key not in arrays]
+    if missing:
+        raise MotionFileError(f"{str(path)!r} has no {' or '.join(missing)} array; a motion file needs "
+                              "exp (T, 50) and pose (T, 6)")
+    motion = {
+        "exp": arrays["exp"].astype(np.float32),
+        "pose": arrays["pose"].astype(np.float32),
+        # The reference demo's files carry no fps or space: they are FLAME at 25 fps.
+        "fps": float(arrays["fps"]) if "fps" in arrays else 25.0,
+        "expression_space": str(arrays["expression_space"]) if "expression_space" in arrays else "flame",
+    }
+    if "shape" in arrays:
+        motion["shape"] = arrays["shape"].astype(np.float32).reshape(-1)
+    return check_motion(motion, str(path))
+
+
+def check_motion(motion: dict, where: str = "motion") -> dict:
+    exp, pose = motion["exp"], motion["pose"]
+    if exp.ndim != 2 or pose.ndim != 2 or pose.shape[1] != 6 or len(exp) != len(pose):
+        raise MotionFileError(f"{where}: exp must be (T, {EXPRESSION_DIM}) and pose (T, 6) with the same T; "
+                              f"got {exp.shape} and {pose.shape}")
+    if exp.shape[1] != EXPRESSION_DIM:
+        raise MotionFileError(f"{where}: exp has {exp.shape[1]} channels; the expression spaces have "
+                              f"{EXPRESSION_DIM}. Export the clip in the model's expression space")
+    if len(exp) == 0:
+        raise MotionFileError(f"{where} has no frames; give a clip of at least one frame")
+    if not (np.all(np.isfinite(exp)) and np.all(np.isfinite(pose))):
+        raise MotionFileError(f"{where} contains NaN or infinite values; fix or re-export the clip")
+    if not (np.isfinite(motion["fps"]) and motion["fps"] > 0):
+        raise MotionFileError(f"{where}: fps must be a positive number, got {motion['fps']}")
+    if motion["expression_space"] not in SPACES:
+        raise MotionFileError(f"{where}: unknown expression space {motion['expression_space']!r}; "
+                              f"known: {', '.join(sorted(SPACES))}")
+    return motion
+
+
+def trim_motion(motion: dict, start=None, end=None) -> dict:
+    """Frames of ``motion`` between ``start`` and ``end`` seconds."""
+    fps = float(motion["fps"])
+    first = int(round((start or 0.0) * fps))
+    last = len(motion["exp"]) if end is None else int(round(end * fps))
+    if last <= first or first >= len(motion["exp"]):
+        raise MotionFileError(f"the clip has no frames between {start or 0:g} s and "
+                              f"{'the end' if end is None else f'{end:g} s'}; it is "
+                              f"{len(motion['exp']) / fps:.2f} s long")
+    return {**motion, "exp": motion["exp"][first:last], "pose": motion["pose"][first:last]}

@@ -1,0 +1,302 @@
+"""The work behind the protocol's job methods, shared by ``serve``, ``generate`` and ``batch``.
+
+``Runner`` holds the loaded model bundle and turns validated request params
+(``protocol.validate_params``) into results. It knows nothing about pipes or threads:
+the caller passes ``progress`` and ``cancelled`` callbacks.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .. import audio_io, motion_io
+from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
+from ..expression_spaces import FPS
+from ..model.errors import Cancelled, CheckpointError
+from ..protocol import MAX_AUDIO_SECONDS, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+# The stages of a generate job ("audio" and "denoise" are named by the model's progress
+# calls) and the part of the progress bar (0..1) each one covers.
+DECODE, AUDIO, DENOISE, WRITE = STAGES
+_STAGE_SPAN = {DECODE: (0.0, 0.05), AUDIO: (0.05, 0.2), DENOISE: (0.2, 0.97), WRITE: (0.97, 1.0)}
+
+def fail(code: str, message: str, **details) -> ProtocolError:
+    return ProtocolError(code, message, details)
+
+
+def variation_paths(output, n_variations: int) -> list:
+    """Output files of a generate job: ``output`` itself, or ``<stem>_<k>.npz`` for k = 1..n."""
+    output = Path(output)
+    if n_variations == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}_{k}{output.suffix}") for k in range(1, n_variations + 1)]
+
+
+class Runner:
+    def __init__(self, device: str = "auto", threads: int | None = None):
+        self.device = device
+        self.threads = threads
+        self.bundle = None
+        self.checkpoint = None
+        self._torch_ready = False
+
+    # ---------------------------------------------------------------- model
+
+    def _prepare_torch(self):
+        if not self._torch_ready:
+            self.threads = configure_threads(self.threads)
+            self._torch_ready = True
+
+    def load(self, checkpoint, style_encoder=None, stats=None, device=None) -> dict:
+        """Load a checkpoint (ours or a released DiffPoseTalk file) and return its info."""
+        for name, path in (("checkpoint", checkpoint), ("style_encoder", style_encoder), ("stats", stats)):
+            if path is not None and not Path(path).exists():
+                raise fail(ErrorCode.FILE_NOT_FOUND, f"{name} {str(path)!r} does not exist; check the path",
+                           path=str(path), param=name)
+        device = device or self.device
+        try:
+            check_device_name(device)
+        except DeviceUnavailable as exc:
+            raise fail(ErrorCode.INVALID_PARAMS, str(exc), param="device") from None
+        self._prepare_torch()
+        from ..model import load_model
+
+        try:
+            chosen = str(choose_device(device))
+            started = time.perf_counter()
+            bundle = load_model(str(checkpoint), device=chosen, style_encoder=style_encoder, stats=stats)
+        except DeviceUnavailable as exc:
+            raise fail(ErrorCode.MODEL_LOAD_FAILED, str(exc), checkpoint=str(checkpoint)) from None
+        except (CheckpointError, OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise fail(ErrorCode.MODEL_LOAD_FAILED,
+                       f"cannot load {str(checkpoint)!r}: {exc}. Give our checkpoint folder, or a released "
+                       "DiffPoseTalk .pt with its style encoder and stats",
+                       checkpoint=str(checkpoint), exception=type(exc).__name__) from None
+        log.info("loaded %s (%s) on %s in %.2f s", bundle.name, checkpoint, chosen, time.perf_counter() - started)
+        self.bundle, self.checkpoint, self.device = bundle, str(checkpoint), chosen
+        return self.info()
+
+    def info(self) -> dict | None:
+        if self.bundle is None:
+            return None
+        return {**self.bundle.info(), "fps": float(self.bundle.fps), "checkpoint": self.checkpoint,
+                "device": self.device}
+
+    def _need_model(self):
+        if self.bundle is None:
+            raise fail(ErrorCode.NO_MODEL, "no model is loaded; send load_model with a checkpoint first "
+                       "(or start the service with --checkpoint)")
+        return self.bundle
+
+    # ---------------------------------------------------------------- style
+
+    def _clip_motion(self, spec) -> dict:
+        try:
+            if spec["kind"] == "clip":
+                motion = motion_io.load_motion(spec["path"])
+                if spec.get("start") is not None or spec.get("end") is not None:
+                    motion = motion_io.trim_motion(motion, spec.get("start"), spec.get("end"))
+            else:
+                motion = motion_io.check_motion({
+                    "exp": np.asarray(spec["exp"], np.float32),
+                    "pose": np.asarray(spec["pose"], np.float32),
+                    "fps": float(spec["fps"]),
+                    "expression_space": spec["expression_space"],
+                }, "the style motion")
+        except motion_io.MotionFileError as exc:
+            if spec["kind"] == "clip" and not Path(spec["path"]).exists():
+                raise fail(ErrorCode.FILE_NOT_FOUND, str(exc), path=spec["path"]) from None
+            raise fail(ErrorCode.INVALID_STYLE, str(exc)) from None
+        space = self.bundle.expression_space
+        if motion["expression_space"] != space:
+            raise fail(ErrorCode.WRONG_EXPRESSION_SPACE,
+                       f"the style clip is in the {motion['expression_space']!r} expression space but the model "
+                       f"uses {space!r}; give a clip recorded or converted to {space!r}",
+                       clip_space=motion["expression_space"], model_space=space)
+        return motion_io.resample_motion(motion, FPS)
+
+    def style_vector(self, spec):
+        """A (128,) style vector for a style object, or None for no style."""
+        bundle = self._need_model()
+        kind = (spec or {"kind": "none"})["kind"]
+        if kind == "none":
+            return None
+        if kind == "preset":
+            presets = bundle.presets
+            if spec["name"] not in presets:
+                raise fail(ErrorCode.INVALID_STYLE,
+                           f"unknown style preset {spec['name']!r}; this model ships "
+                           f"{', '.join(sorted(presets)) or 'no presets'}", presets=sorted(presets))
+            return np.asarray(presets[spec["name"]][0], np.float32)
+        if kind == "vector":
+            if "values" in spec:
+                return np.asarray(spec["values"], np.float32)
+            return self._vector_file(spec["path"])
+        return np.asarray(bundle.encode_style(self._clip_motion(spec)), np.float32)
+
+    @staticmethod
+    def _vector_file(path) -> np.ndarray:
+        if not Path(path).is_file():
+            raise fail(ErrorCode.FILE_NOT_FOUND, f"style vector file {str(path)!r} does not exist; check the path",
+                       path=str(path))
+        try:
+            vector = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} is not a .npy style vector ({exc}); "
+                       f"give a .npy file of {STYLE_DIM} numbers", path=str(path)) from None
+        vector = np.asarray(vector, np.float32).reshape(-1) if np.size(vector) == STYLE_DIM else None
+        if vector is None or not np.all(np.isfinite(vector)):
+            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} must hold {STYLE_DIM} finite numbers",
+                       path=str(path))
+        return vector
+
+    def encode_style(self, params) -> dict:
+        self._need_model()
+        spec = params["style"]
+        vector = self.style_vector(spec)
+        frames = len(spec["exp"]) if spec["kind"] == "motion" else None
+        if params.get("output"):
+            motion_io.write_atomically(params["output"], lambda f: np.save(f, vector))
+        return {"vector": [float(x) for x in vector], "output": params.get("output"), "frames": frames}
+
+    # ---------------------------------------------------------------- generate
+
+    def _check_output(self, params) -> list:
+        output = Path(params["output"])
+        if output.suffix.lower() != ".npz":
+            raise fail(ErrorCode.INVALID_PARAMS, f"output {str(output)!r} must end in .npz", param="output")
+        paths = variation_paths(output, params["n_variations"])
+        if not params["overwrite"]:
+            existing = [str(p) for p in paths if p.exists()]
+            if existing:
+                raise fail(ErrorCode.OUTPUT_FAILED, f"{existing[0]} exists and overwrite is false; "
+                           "choose another output or allow overwriting", path=existing[0])
+        folder = output.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):
+            raise fail(ErrorCode.OUTPUT_FAILED, f"cannot write to {str(output.parent)!r} (no permission); "
+                       "choose a writable folder", path=str(output))
+        return paths
+
+    def generate(self, params, progress=None, cancelled=None) -> dict:
+        """Run one validated ``generate`` request; returns the protocol result.
+
+        ``progress(stage, window, n_windows, step, n_steps, fraction)``; ``cancelled() -> bool``.
+        Outputs are written only after the whole job succeeded, each atomically.
+        """
+        bundle = self._need_model()
+        info = bundle.info()
+        started = time.perf_counter()
+        cancelled = cancelled or (lambda: False)
+
+        def report(stage, window, n_windows, step, n_steps, fraction):
+            if cancelled():
+                raise Cancelled("cancelled")
+            if progress is not None:
+                progress(stage, window, n_windows, step, n_steps, fraction)
+
+        sampler = params["sampler"] or info["default_sampler"]
+        if sampler not in info["samplers"]:
+            raise fail(ErrorCode.INVALID_PARAMS, f"generate: sampler: {sampler!r} is not one of this model's "
+                       f"samplers ({', '.join(info['samplers'])})", param="sampler")
+        steps = params["steps"]  # None: the model's default
+        paths = self._check_output(params)
+        style = self.style_vector(params["style"])
+        shape = None if params["shape"] is None else np.asarray(params["shape"], np.float32)
+
+        limit = min(MAX_AUDIO_SECONDS, float(info.get("max_audio_seconds") or MAX_AUDIO_SECONDS))
+
+        def report_stage(stage, window, n_windows, step, n_steps):
+            done = (window + min(step, n_steps) / max(n_steps, 1)) / max(n_windows, 1)
+            low, high = _STAGE_SPAN.get(stage, _STAGE_SPAN[DENOISE])
+            report(stage, window, n_windows, step, n_steps, low + (high - low) * min(1.0, done))
+
+        audio = audio_io.load_audio(
+            params["audio"], params["start"], params["end"], max_seconds=limit,
+            progress=lambda f: report_stage(DECODE, 0, 1, int(f * 100), 100),
+        )
+
+        try:
+            motions = bundle.generate(
+                audio, style=style, shape=shape, audio_scale=params["audio_scale"],
+                style_scale=params["style_scale"], sampler=sampler, steps=steps, seed=params["seed"],
+                n_variations=params["n_variations"], dynamic_threshold=params["dynamic_threshold"],
+                transcript=params["transcript"], progress=report_stage, cancelled=cancelled,
+            )
+        except ValueError as exc:  # the model's own checks of its inputs
+            raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}") from None
+        if steps is None and sampler != "ddpm":  # what the model used (ddpm: all of its steps)
+            steps = info["default_steps"]
+        report_stage(WRITE, 0, 1, 0, 1)
+        settings = self.settings(params, sampler, steps, len(audio) / audio_io.SAMPLE_RATE)
+        frames = None
+        for index, (path, motion) in enumerate(zip(paths, motions)):
+            pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
+            out = motion_io.resample_motion({**motion, "pose": pose}, params["fps"])
+            out["shape"] = shape if shape is not None else motion.get("shape")
+            motion_io.save_motion(path, out, {**settings, "variation": index + 1})
+            frames = len(out["exp"])
+        if progress is not None:
+            progress(WRITE, 0, 1, 1, 1, 1.0)
+        return {
+            "outputs": [str(p) for p in paths],
+            "frames": frames,
+            "fps": params["fps"],
+            "duration": len(audio) / audio_io.SAMPLE_RATE,
+            "expression_space": bundle.expression_space,
+            "settings": settings,
+            "elapsed": time.perf_counter() - started,
+        }
+
+    def settings(self, params, sampler, steps, duration) -> dict:
+        """What produced an output, stored in the .npz next to the motion (JSON-safe)."""
+        style = params["style"] or {"kind": "none"}
+        return {
+            "audio": str(params["audio"]),
+            "start": params["start"],
+            "end": params["end"],
+            "audio_seconds": round(duration, 6),
+            "style": {k: v for k, v in style.items() if k not in ("exp", "pose", "values")},
+            "shape_given": params["shape"] is not None,
+            "audio_scale": params["audio_scale"],
+            "style_scale": params["style_scale"],
+            "head_motion_scale": params["head_motion_scale"],
+            "sampler": sampler,
+            "steps": steps,
+            "seed": params["seed"],
+            "n_variations": params["n_variations"],
+            "dynamic_threshold": params["dynamic_threshold"],
+            "transcript": params["transcript"],
+            "fps": params["fps"],
+            "model": self.bundle.name,
+            "checkpoint": self.checkpoint,
+            "expression_space": self.bundle.expression_space,
+            "backend_version": __version__,
+            "protocol": PROTOCOL_VERSION,
+        }
+
+
+def describe_error(exc: BaseException) -> ProtocolError:
+    """Any exception from a job as a ProtocolError (code + message that says what to do)."""
+    if isinstance(exc, ProtocolError):
+        return exc
+    if isinstance(exc, Cancelled):
+        return fail(ErrorCode.CANCELLED, "the job was cancelled; no output was written")
+    if isinstance(exc, CheckpointError):
+        return fail(ErrorCode.MODEL_LOAD_FAILED, str(exc))
+    if isinstance(exc, OSError):
+        return fail(ErrorCode.OUTPUT_FAILED, f"a file could not be written or read ({exc}); check the path, "
+                    "free disk space and permissions", path=getattr(exc, "filename", None))
+    if isinstance(exc, MemoryError):
+        return fail(ErrorCode.AUDIO_TOO_LONG, "out of memory; use a shorter audio clip (start and end) or fewer "
+                    "variations")
+    return fail(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__}: {exc}; this is a bug, please report it "
+                "with the backend log", exception=type(exc).__name__)

@@ -1,0 +1,106 @@
+"""``python -m backend generate`` and ``batch`` as real subprocesses, and device choice."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from backend import device
+
+from .conftest import ROOT
+
+
+def backend(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "backend", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_generate_one_file(checkpoint, audio, tmp_path, flame_clip):
+    output = tmp_path / "line.npz"
+    proc = backend("generate", audio["ogg"], "-o", output, "--checkpoint", checkpoint, "--fps", 24,
+                   "--style", flame_clip, "--variations", 1, "--seed", 2, "--head-motion-scale", 0.5)
+    assert proc.stdout.strip() == str(output)
+    with np.load(output) as data:
+        assert data["exp"].shape[1] == 50 and float(data["fps"]) == 24.0
+        settings = json.loads(str(data["settings"]))
+    assert settings["style"] == {"kind": "clip", "path": str(flame_clip)} and settings["head_motion_scale"] == 0.5
+
+
+def test_generate_reports_errors_with_their_code(checkpoint, audio, tmp_path):
+    proc = backend("generate", audio["corrupt"], "-o", tmp_path / "x.npz", "--checkpoint", checkpoint, check=False)
+    assert proc.returncode == 1 and "error [corrupt_audio]" in proc.stderr
+    proc = backend("generate", audio["wav"], "--checkpoint", checkpoint, "--fps", -3, check=False)
+    assert proc.returncode == 1 and "error [invalid_params]" in proc.stderr and "fps" in proc.stderr
+    proc = backend("generate", audio["wav"], "--checkpoint", tmp_path / "none", check=False)
+    assert proc.returncode == 1 and "error [file_not_found]" in proc.stderr
+
+
+def test_batch_skips_done_lines_reports_failures_and_keeps_going(checkpoint, audio, tmp_path):
+    lines = tmp_path / "lines"
+    (lines / "scene2").mkdir(parents=True)
+    shutil.copy(audio["wav"], lines / "a.wav")
+    shutil.copy(audio["mp3"], lines / "scene2" / "b.mp3")
+    shutil.copy(audio["corrupt"], lines / "c.wav")
+    shutil.copy(audio["short"], lines / "d.flac")
+    (lines / "notes.txt").write_text("not a line")
+    out = tmp_path / "out"
+    first = backend("batch", lines, "--out", out, "--checkpoint", checkpoint, check=False)
+    assert first.returncode == 1
+    assert (out / "a.npz").exists() and (out / "scene2" / "b.npz").exists()
+    assert not (out / "c.npz").exists() and not (out / "d.npz").exists()
+    report = json.loads((out / "batch_report.json").read_text())
+    assert {item["code"] for item in report["failed"]} == {"corrupt_audio", "audio_too_short"}
+    assert len(report["done"]) == 2 and report["skipped"] == []
+    assert "FAILED" in first.stdout and "c.wav" in first.stdout
+    stamp = (out / "a.npz").stat().st_mtime_ns
+    second = backend("batch", lines, "--out", out, "--checkpoint", checkpoint, check=False)
+    report = json.loads((out / "batch_report.json").read_text())
+    assert len(report["skipped"]) == 2 and report["done"] == [] and len(report["failed"]) == 2
+    assert (out / "a.npz").stat().st_mtime_ns == stamp and second.returncode == 1
+
+
+def test_device_choice_without_and_with_torch():
+    assert device.predict_device("auto") in ("cpu", "cuda", "mps")
+    assert device.predict_device("cuda:1") == "cuda:1"
+    with pytest.raises(device.DeviceUnavailable):
+        device.predict_device("tpu")
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert str(device.choose_device("auto")) == expected == device.predict_device("auto")
+    if not torch.cuda.is_available():
+        with pytest.raises(device.DeviceUnavailable, match="--device cpu"):
+            device.choose_device("cuda")
+
+
+def test_thread_count_follows_the_usable_cores():
+    usable = len(os.sched_getaffinity(0))
+    assert device.cpu_thread_count() == min(usable, device.MAX_CPU_THREADS)
+    assert device.cpu_thread_count(3) == 3
+    with pytest.raises(ValueError):
+        device.cpu_thread_count(0)
+
+
+@pytest.mark.slow
+def test_generate_with_a_released_diffposetalk_checkpoint(tmp_path, audio):
+    from tests.model.helpers import tiny_loaded
+    from tests.model.test_importer import write_released
+
+    denoiser, style_encoder, stats = write_released(tmp_path, tiny_loaded(audio="hubert"))
+    output = tmp_path / "released.npz"
+    backend("generate", audio["wav"], "-o", output, "--checkpoint", denoiser, "--style-encoder", style_encoder,
+            "--stats", stats, "--sampler", "ddim", "--steps", 2)
+    with np.load(output) as data:
+        assert data["exp"].shape[1] == 50 and data["pose"].shape[1] == 6
+        assert json.loads(str(data["settings"]))["model"] == "head-SA-hubert-WM"
+    missing = backend("generate", audio["wav"], "-o", output, "--checkpoint", denoiser, check=False)
+    assert missing.returncode == 1 and "error [model_load_failed]" in missing.stderr
+    assert "style encoder" in missing.stderr

@@ -1,0 +1,183 @@
+"""The wire protocol module: round trips, strict JSON, limits, parameter checks, fuzzing."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend import protocol as p
+from backend.protocol import ErrorCode, Method, ProtocolError
+
+from .conftest import ROOT
+
+
+def code_of(line) -> str:
+    with pytest.raises(ProtocolError) as info:
+        p.decode(line)
+    return info.value.code
+
+
+def test_imports_with_the_standard_library_only():
+    script = ("import sys; import backend.protocol; "
+              "heavy = {'numpy', 'torch', 'scipy', 'soundfile'} & set(sys.modules); print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_names_are_defined_once_and_unique():
+    for names in (p.METHODS, p.EVENTS, p.ERROR_CODES):
+        assert len(names) == len(set(names)) and all(isinstance(n, str) and n for n in names)
+    assert set(p.PARAMS) == set(p.METHODS)
+    assert {"load_model", "encode_style", "generate", "cancel", "shutdown"} <= set(p.METHODS)
+
+
+@pytest.mark.parametrize("message", [
+    p.request(1, Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "style": None}),
+    p.request("job-7", Method.STATUS),
+    p.response("job-7", {"outputs": ["a.npz"], "fps": 29.97}),
+    p.error(None, ErrorCode.PARSE_ERROR, "bad", {"line": 3}),
+    p.event(p.EventName.HELLO, {"protocol": 1, "name": "caf\u00e9 \u2028 \U0001F600"}),
+    p.progress("j", "denoise", 0, 2, 3, 10, 0.4),
+])
+def test_round_trip(message):
+    line = p.encode(message)
+    assert "\n" not in line and line.isascii()
+    assert p.decode(line) == message
+    assert p.decode(line.encode() + b"\n") == message
+
+
+@pytest.mark.parametrize("line, code", [
+    ("", ErrorCode.PARSE_ERROR),
+    ("{", ErrorCode.PARSE_ERROR),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": NaN}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": -Infinity}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": 1e400}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": 1, "x": 2}}', ErrorCode.PARSE_ERROR),
+    ("[" * 100000 + "]" * 100000, ErrorCode.PARSE_ERROR),
+    (b'{"v": 1, "type": "request", "id": 1, "method": "st\xc3atus"}', ErrorCode.PARSE_ERROR),
+    ('"just a string"', ErrorCode.INVALID_REQUEST),
+    ('{"v": true, "type": "request", "id": 1, "method": "status"}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "request", "id": true, "method": "status"}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "request", "id": "", "method": "status"}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": []}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "request", "id": 1, "method": "status", "extra": 1}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "error", "id": 1, "error": {"code": "x"}}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 1, "type": "shout", "id": 1}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status"}', ErrorCode.VERSION_MISMATCH),
+])
+def test_malformed_lines(line, code):
+    assert code_of(line) == code
+
+
+def test_the_request_id_is_kept_when_it_could_be_read():
+    with pytest.raises(ProtocolError) as info:
+        p.decode('{"v": 2, "type": "request", "id": "abc", "method": "status"}')
+    assert info.value.request_id == "abc" and info.value.to_message()["id"] == "abc"
+
+
+def test_size_cap_both_ways():
+    big = "x" * p.MAX_MESSAGE_BYTES
+    assert code_of(json.dumps(p.request(1, Method.STATUS, {"x": big}))) == ErrorCode.MESSAGE_TOO_LARGE
+    with pytest.raises(ProtocolError) as info:
+        p.encode(p.response(1, {"x": big}))
+    assert info.value.code == ErrorCode.MESSAGE_TOO_LARGE
+
+
+def test_encode_refuses_nan_and_non_json():
+    for bad in (float("nan"), float("inf"), object()):
+        with pytest.raises(ProtocolError):
+            p.encode(p.response(1, {"x": bad}))
+
+
+def test_generate_defaults_and_normalisation():
+    params = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "fps": 30, "seed": 4})
+    assert params["fps"] == 30.0 and isinstance(params["fps"], float)
+    assert params["audio_scale"] == 1.15 and params["style_scale"] == 3.0 and params["n_variations"] == 1
+    assert params["style"] is None and params["steps"] is None and params["overwrite"] is True
+
+
+@pytest.mark.parametrize("params, param", [
+    ({"audio": "a.wav"}, "output"),
+    ({"audio": "a.wav", "output": "o.npz", "fps": -1}, "fps"),
+    ({"audio": "a.wav", "output": "o.npz", "fps": 1000}, "fps"),
+    ({"audio": "a.wav", "output": "o.npz", "steps": 2.5}, "steps"),
+    ({"audio": "a.wav", "output": "o.npz", "seed": True}, "seed"),
+    ({"audio": "a.wav", "output": "o.npz", "seed": -1}, "seed"),
+    ({"audio": "a.wav", "output": "o.npz", "audio_scale": None}, "audio_scale"),
+    ({"audio": "a.wav", "output": "o.npz", "start": -0.5}, "start"),
+    ({"audio": "a.wav", "output": "o.npz", "end": 0}, "end"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "preset"}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "vector", "values": [0] * 128, "path": "s.npy"}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "clip", "path": "c.npz", "start": 3, "end": 1}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "motion", "exp": [[0] * 50], "pose": [[0] * 5],
+                                                     "fps": 25, "expression_space": "flame"}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "motion", "exp": [[0] * 50] * 2, "pose": [[0] * 6],
+                                                     "fps": 25, "expression_space": "flame"}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "none", "name": "x"}}, "style"),
+    ({"audio": "a.wav", "output": "o.npz", "dynamic_threshold": 1.0}, "dynamic_threshold"),
+])
+def test_invalid_generate_params_name_the_parameter(params, param):
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params(Method.GENERATE, params, "id-1")
+    assert info.value.code == ErrorCode.INVALID_PARAMS
+    assert info.value.details["param"] == param and info.value.request_id == "id-1"
+
+
+def test_unknown_method():
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params("explode", {})
+    assert info.value.code == ErrorCode.UNKNOWN_METHOD and "generate" in info.value.message
+
+
+# --------------------------------------------------------------------- fuzzing
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.binary()))
+def test_fuzz_decode_raises_only_protocol_errors(line):
+    try:
+        message = p.decode(line)
+    except ProtocolError as exc:
+        assert exc.code in p.ERROR_CODES
+    else:
+        assert message["v"] == p.PROTOCOL_VERSION
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(p.MESSAGE_TYPES), st.one_of(st.none(), st.integers(), st.text()),
+       st.dictionaries(st.sampled_from(["v", "type", "id", "method", "params", "result", "error", "event", "data", "x"]),
+                       json_values, max_size=6))
+def test_fuzz_envelopes(kind, request_id, fields):
+    message = {"v": 1, "type": kind, "id": request_id, **fields}
+    line = json.dumps(message)
+    try:
+        decoded = p.decode(line)
+    except ProtocolError as exc:
+        assert exc.code in p.ERROR_CODES
+        return
+    # whatever decodes re-encodes to the same message
+    assert p.decode(p.encode(decoded)) == decoded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(p.METHODS), st.dictionaries(
+    st.sampled_from(["audio", "output", "style", "fps", "seed", "steps", "start", "end", "checkpoint", "id",
+                     "n_variations", "shape", "overwrite", "sampler", "other"]), json_values, max_size=6))
+def test_fuzz_params(method, params):
+    try:
+        checked = p.validate_params(method, params)
+    except ProtocolError as exc:
+        assert exc.code == ErrorCode.INVALID_PARAMS and exc.details.get("param")
+    else:
+        assert set(checked) == set(p.PARAMS[method])
+        p.encode(p.request(1, method, checked))  # still valid JSON to send on
