@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from backend.speech.phones import PHONES, SILENCE, mouth_class
+from backend.speech.recognizer import Recognizer, mouth_agreement, split_points
+from conftest import ENGLISH, speak16k
+
+
+def _contiguous(segments, duration):
+    assert segments[0][1] == 0.0 and segments[-1][2] == pytest.approx(duration)
+    for (_, _, end), (_, start, _) in zip(segments, segments[1:]):
+        assert start == pytest.approx(end)
+    assert all(p in PHONES and b > a for p, a, b in segments)
+
+
+def test_phone_loop_hears_the_speech(recognizer, english):
+    audio, truth = english
+    result = recognizer.recognize(audio)
+    _contiguous(result.segments, len(audio) / 16000)
+    assert result.aligned_s == 0.0
+    heard = [p for p, _, _ in result.segments if p != SILENCE]
+    assert len(heard) > 0.5 * sum(p != SILENCE for p, _, _ in truth)
+    assert {"bilabial", "rounded", "open_vowel"} <= {mouth_class(p) for p in heard}
+    # far better than chance (about 0.2 on speech frames) even on a synthetic voice
+    assert mouth_agreement(result.segments, truth, 0.0, len(audio) / 16000) > 0.5
+
+
+def test_matching_transcript_is_forced_aligned(recognizer, english):
+    audio, truth = english
+    result = recognizer.recognize(audio, ENGLISH)
+    _contiguous(result.segments, len(audio) / 16000)
+    assert result.aligned_s == pytest.approx(len(audio) / 16000)
+    loop = recognizer.recognize(audio)
+    duration = len(audio) / 16000
+    assert mouth_agreement(result.segments, truth, 0.0, duration) > mouth_agreement(loop.segments, truth, 0.0, duration)
+
+
+def test_wrong_transcript_falls_back_to_phone_recognition(recognizer, english):
+    audio, _ = english
+    wrong = recognizer.recognize(audio, "seven of hearts and a queen of spades on the table tonight")
+    assert wrong.aligned_s == 0.0
+    assert [p for p, _, _ in wrong.segments] == [p for p, _, _ in recognizer.recognize(audio).segments]
+
+
+def test_words_missing_from_the_dictionary_are_pronounced_by_espeak(recognizer):
+    text = "Zorblax and Quimbly met Vexworth by the boat."
+    audio, _ = speak16k(text)
+    assert recognizer.recognize(audio, text).aligned_s > 0
+
+
+def test_silence_empty_and_tiny_audio(recognizer):
+    assert recognizer.recognize(np.zeros(0, np.float32)).segments == []
+    silent = recognizer.recognize(np.zeros(16000, np.float32))
+    assert silent.segments == [(SILENCE, 0.0, 1.0)]
+    noise = np.random.default_rng(0).normal(0, 0.05, 16000 * 3).astype(np.float32)
+    for n in (1, 240, 800, len(noise)):
+        result = recognizer.recognize(noise[:n], "hello there")
+        _contiguous(result.segments, n / 16000)
+    assert recognizer.recognize(noise, "hello there").aligned_s == 0.0  # no words in noise
+
+
+def test_split_points_cut_in_pauses_and_cover_everything():
+    rng = np.random.default_rng(0)
+    loud = rng.normal(0, 0.1, 16000 * 8).astype(np.float32)
+    audio = np.concatenate([loud, np.zeros(3200, np.float32), loud, np.zeros(3200, np.float32), loud])
+    chunks = split_points(audio, 10.0)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(audio)
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(b - a <= 160000 for a, b in chunks)
+    for _, cut in chunks[:-1]:
+        assert np.all(audio[cut - 160:cut + 160] == 0)  # inside a pause
+
+
+def _bilabial_closures_found(truth, heard, duration):
+    """(found, total): runs of true bilabial 10 ms frames with a heard bilabial within 20 ms."""
+    n = int(round(duration * 100))
+
+    def frames(segments):
+        out = np.zeros(n, bool)
+        for p, a, b in segments:
+            if mouth_class(p) == "bilabial":
+                out[int(round(a * 100)):int(round(b * 100))] = True
+        return out
+
+    want, got = frames(truth), frames(heard)
+    starts = np.flatnonzero(want & ~np.r_[False, want[:-1]])
+    ends = np.flatnonzero(want & ~np.r_[want[1:], False]) + 1
+    return sum(got[max(a - 2, 0):b + 2].any() for a, b in zip(starts, ends)), len(starts)
+
+
+@pytest.mark.parametrize("voice, text, at_least", [
+    ("es", "Mi mamá compró un mapa bonito en Barcelona. Vamos a beber vino blanco en el bosque.", 0.4),
+    ("de", "Meine Mutter baut ein großes blaues Boot. Wir waren am Bahnhof mit dem Bus und der Bahn.", 0.2),
+])
+def test_other_languages_still_give_phones_and_closures(recognizer, voice, text, at_least):
+    audio, truth = speak16k(text, voice=voice)
+    result = recognizer.recognize(audio)
+    _contiguous(result.segments, len(audio) / 16000)
+    found, total = _bilabial_closures_found(truth, result.segments, len(audio) / 16000)
+    assert total >= 8 and found >= at_least * total
+
+
+def test_result_does_not_depend_on_what_was_decoded_before(recognizer, english):
+    audio, _ = english
+    first = recognizer.recognize(audio).segments
+    recognizer.recognize(np.random.default_rng(1).normal(0, 0.3, 16000 * 3).astype(np.float32))
+    assert recognizer.recognize(audio).segments == first
