@@ -74,6 +74,15 @@ class AudioInfo:
     decoder: str  # "soundfile" | "ffmpeg"
 
 
+def resample(audio: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited polyphase resampling of a whole signal, float32 out."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if rate_in == rate_out:
+        return audio
+    ratio = Fraction(int(rate_out), int(rate_in))
+    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
 class StreamingResampler:
     """``resample_poly`` applied block by block, equal to resampling the whole signal.
 

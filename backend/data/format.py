@@ -18,16 +18,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
+from .. import audio_io
 from ..expression_spaces import EXPRESSION_DIM, FPS, SPACES
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = audio_io.SAMPLE_RATE
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
 POSE_DIM = 6  # head axis-angle (3), jaw axis-angle (3)
 SHAPE_DIM = 100
@@ -123,32 +122,11 @@ def load_clip(path) -> Clip:
         raise DatasetFormatError(f"{path}: missing array {error}; see docs/dataset.md") from None
 
 
-def resample_audio(audio: np.ndarray, rate_from: int, rate_to: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling (band-limited), float32 out."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if rate_from == rate_to:
-        return audio
-    g = gcd(int(rate_from), int(rate_to))
-    return resample_poly(audio, rate_to // g, rate_from // g).astype(np.float32)
-
-
 def load_audio(path, start_frame: int = 0, frames: int | None = None) -> np.ndarray:
-    """Mono float32 audio at 16 kHz; ``start_frame``/``frames`` (25 fps frames) read a part.
-
-    Partial reads seek in the file, which only works for files already at 16 kHz (the
-    corpus stores them so); other rates are read whole and resampled.
-    """
-    info = sf.info(str(path))
-    if info.samplerate == SAMPLE_RATE:
-        start = start_frame * SAMPLES_PER_FRAME
-        stop = None if frames is None else start + frames * SAMPLES_PER_FRAME
-        audio, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
-        return audio.mean(axis=1)
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = resample_audio(audio.mean(axis=1), rate)
-    start = start_frame * SAMPLES_PER_FRAME
-    stop = None if frames is None else start + frames * SAMPLES_PER_FRAME
-    return audio[start:stop]
+    """Mono float32 audio at 16 kHz; ``start_frame``/``frames`` (25 fps frames) read a part."""
+    start = start_frame / FPS
+    end = None if frames is None else (start_frame + frames) / FPS
+    return audio_io.load_audio(path, start, end, min_seconds=0.0)
 
 
 def save_audio(path, audio: np.ndarray):

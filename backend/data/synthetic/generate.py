@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import audio_io
 from ...speech import espeak
 from ...speech.phones import SILENCE, phone_segments
 from ..format import (SAMPLE_RATE, SAMPLES_PER_FRAME, STATS_NAME, Clip, ClipRecord, DatasetFormatError,
-                      assign_splits, clip_paths, frames_for_samples, load_clip, resample_audio, write_clip,
+                      assign_splits, clip_paths, frames_for_samples, load_clip, write_clip,
                       write_manifest)
 from ..stats import compute_corpus_stats, save_stats
 from . import text
@@ -96,7 +97,7 @@ def speak(speaker, rng, min_seconds, max_seconds):
         pitch_range = int(np.clip(voice.pitch_range + rng.integers(-10, 11) + (15 if kind != "statement" else 0), 0, 100))
         audio, rate_in, events = espeak.synthesize(sentence, voice=voice.accent, rate=rate, pitch=pitch,
                                                    pitch_range=pitch_range, variant=voice.variant)
-        audio = resample_audio(audio, rate_in)
+        audio = audio_io.resample(audio, rate_in)
         # the offset counts the samples already placed, so times match the joined audio
         offset = sum(len(p) for p in pieces) / SAMPLE_RATE
         stressed += [offset + start for ipa, start, end in events if STRESS in ipa and end > start]
