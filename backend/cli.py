@@ -14,10 +14,10 @@ from . import __version__
 
 # command -> (module inside backend, one-line help). Add a line here to add a command.
 COMMANDS = {
-    "demo": ("demo_cli", "the main job: speech sample -> animated head, FBX and preview video"),
     "serve": ("serve_cli", "run the protocol service on stdin/stdout (the Blender add-on starts this)"),
     "generate": ("generate_cli", "make a motion .npz from one audio file"),
     "batch": ("batch_cli", "make motion .npz files for a folder of audio files (skips finished ones)"),
+    "import-checkpoint": ("model.importer", "convert released DiffPoseTalk files into our checkpoint format"),
     "vertices": ("vertices_cli", "a motion's vertices on the built-in or a FLAME head (.npz)"),
     "import-data": ("data.import_cli", "import recorded takes into a training corpus"),
     "synth-data": ("data.synthetic.cli", "generate a synthetic speech-and-motion corpus"),

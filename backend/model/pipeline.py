@@ -1,0 +1,107 @@
+"""The generation loop: windows, guidance, sampler steps, progress and cancel.
+
+Long clips are generated in windows of L = 100 frames with stride L and no overlap.
+Window k is conditioned on the last P = 10 generated frames and the last P audio features
+of window k - 1 (the first window uses the learned start features); the last window is
+padded (indicator 0) and the padding is cut. The same initial noise is used for every
+window, as in the reference.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+
+from . import guidance as cfg_guidance
+from .errors import Cancelled
+from .model import DiffPoseTalk
+from .samplers import make_sampler
+from .schedule import CosineSchedule
+
+
+def n_windows_for(n_frames: int, window: int) -> int:
+    return max(1, math.ceil(n_frames / window))
+
+
+def sample_motion(
+    model: DiffPoseTalk,
+    schedule: CosineSchedule,
+    audio_feat: torch.Tensor,
+    n_frames: int,
+    person: torch.Tensor,
+    has_style: bool,
+    noise: torch.Tensor,
+    *,
+    sampler: str = "ddim",
+    steps: Optional[int] = None,
+    audio_scale: float = 1.15,
+    style_scale: float = 3.0,
+    guidance: str = "incremental",
+    dynamic_threshold: float = 0.0,
+    generator: Optional[torch.Generator] = None,
+    progress: Optional[Callable] = None,
+    cancelled: Optional[Callable[[], bool]] = None,
+) -> torch.Tensor:
+    """Generate normalized motion for a whole clip.
+
+    audio_feat (1, n_windows * L, W): denoiser memory, padded to whole windows;
+    n_frames: real frames (<= n_windows * L); person (V, shape_dim + style_dim) per
+    variation (style part = the style vector, or anything when has_style is False: the
+    learned null style is used); noise (V, L, D): initial noise, reused for every window.
+    Returns (V, n_frames, D). ``progress("denoise", window, n_windows, step, n_steps)``
+    after each step; ``cancelled()`` before each step raises ``Cancelled``.
+    """
+    cfg = model.cfg.denoiser
+    L, P, S = cfg.n_motions, cfg.n_prev_motions, cfg.style_dim
+    n_var = noise.shape[0]
+    n_windows = audio_feat.shape[1] // L
+    with_audio_in_style_branch = cfg_guidance.style_branch_has_audio(guidance)
+    net = model.denoising_net
+
+    shape = person[:, : cfg.shape_dim]
+    null_person = torch.cat([shape, model.null_style_feat[0].expand(n_var, S)], dim=1)
+    persons = [null_person, null_person] + ([person] if has_style else [])
+    n_branches = len(persons)
+    person_in = torch.cat(persons, dim=0)  # (B * V, shape + style), branch-major
+    null_audio = model.null_audio_feat.expand(n_var, L, -1)
+
+    prev_motion = model.start_motion_feat.expand(n_var, -1, -1)
+    prev_audio = model.start_audio_feat.expand(n_var, -1, -1)
+    out = []
+    for w in range(n_windows):
+        audio = audio_feat[:, w * L: (w + 1) * L].expand(n_var, -1, -1)
+        audios = [null_audio, audio] + ([audio if with_audio_in_style_branch else null_audio] if has_style else [])
+        audio_in = torch.cat(audios, dim=0)
+        prev_motion_in = prev_motion.repeat(n_branches, 1, 1)
+        prev_audio_in = prev_audio.repeat(n_branches, 1, 1)
+        n_valid = min(L, n_frames - w * L)
+        indicator = None
+        if cfg.use_indicator:
+            indicator = noise.new_zeros(n_branches * n_var, L)
+            indicator[:, :n_valid] = 1.0
+
+        cache = net.memory_cache(prev_audio_in, audio_in)
+        schedule_sampler = make_sampler(sampler, schedule)
+        schedule_sampler.set_timesteps(steps)
+        timesteps = schedule_sampler.timesteps
+        x = noise
+        for i, t in enumerate(timesteps):
+            if cancelled is not None and cancelled():
+                raise Cancelled("generation cancelled")
+            t_in = torch.full((n_branches * n_var,), t, dtype=torch.long, device=x.device)
+            pred = net(x.repeat(n_branches, 1, 1), audio_in, person_in, prev_motion_in, prev_audio_in, t_in, indicator,
+                       cache)
+            pred = pred[:, -L:].to(x.dtype)
+            if dynamic_threshold > 0:
+                pred = cfg_guidance.dynamic_threshold(pred, dynamic_threshold)
+            branches = pred.chunk(n_branches)
+            x0 = cfg_guidance.combine(branches[0], branches[1], branches[2] if has_style else None,
+                                      audio_scale, style_scale, guidance)
+            x = schedule_sampler.step(x0, t, x, generator).prev_sample
+            if progress is not None:
+                progress("denoise", w, n_windows, i + 1, len(timesteps))
+        prev_motion = x[:, -P:]
+        prev_audio = audio[:, -P:]
+        out.append(x[:, :n_valid])
+    return torch.cat(out, dim=1)
