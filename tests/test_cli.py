@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from conftest import ROOT
+from project import ROOT
 
 
 def test_backend_help_runs_from_repository_root():

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import zipfile
 
-from conftest import ROOT, isolated_env
+from project import ROOT, isolated_env
 
 
 def build(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, isolated_env
+from project import ROOT, isolated_env
 
 FAKE_BACKEND = Path(__file__).with_name("fake_backend.py")
 # The backend's interpreter: the project's environment (so the Blender tests also run

@@ -140,7 +140,7 @@ result(state)
 
 
 def test_write_read_round_trip_preserves_and_replaces(run_blender, tmp_path):
-    motion = save_motion(tmp_path / "m.npz", np.random.default_rng(2), 12, "arkit", 0.0, 1.0)
+    save_motion(tmp_path / "m.npz", np.random.default_rng(2), 12, "arkit", 0.0, 1.0)
     state = run_blender(ROUND_TRIP, motion=str(tmp_path / "m.npz"))
     assert state["slotted"] == (tuple(state["version"]) >= (4, 4))   # legacy fcurves on 4.2
     assert state["frames_read"] == 12

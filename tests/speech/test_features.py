@@ -7,7 +7,7 @@ from backend.speech.features import (FEATURE_DIM, FEATURE_NAMES, MOUTH_SLICE, PH
 from backend.speech.phones import MOUTH_CLASSES, PHONES, mouth_class
 from backend.speech.prosody import PROSODY_NAMES, prosody
 from backend.speech.recognizer import split_points
-from conftest import ENGLISH, speak16k
+from speech_audio import ENGLISH, speak16k
 
 
 def _expected_frames(n_samples):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from backend.speech.phones import PHONES, SILENCE, mouth_class
-from backend.speech.recognizer import Recognizer, mouth_agreement, split_points
-from conftest import ENGLISH, speak16k
+from backend.speech.recognizer import mouth_agreement, split_points
+from speech_audio import ENGLISH, speak16k
 
 
 def _contiguous(segments, duration):
