@@ -102,7 +102,13 @@ def choose_device(requested: str = "auto"):
 
 
 def cpu_thread_count(requested: int | None = None) -> int:
-    """Threads for CPU inference: the cores this process may run on, at most 8."""
+    """Threads for CPU inference: half the cores this process may run on, 1 to 8.
+
+    The service runs beside Blender, which keeps its own threads busy; and the compact
+    model's small matrices gain little from more threads, while oversubscribed cores
+    made a 10 s clip 19 times slower with 2 threads than with 1 on a busy 2-core machine
+    (docs/benchmarks.md).
+    """
     if requested is not None:
         if requested < 1:
             raise ValueError(f"thread count must be >= 1, got {requested}")
@@ -111,7 +117,7 @@ def cpu_thread_count(requested: int | None = None) -> int:
         available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         available = os.cpu_count() or 1
-    return max(1, min(MAX_CPU_THREADS, available))
+    return max(1, min(MAX_CPU_THREADS, available // 2))
 
 
 def configure_threads(threads: int | None = None) -> int:

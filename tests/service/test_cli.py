@@ -83,7 +83,7 @@ def test_device_choice_without_and_with_torch():
 
 def test_thread_count_follows_the_usable_cores():
     usable = len(os.sched_getaffinity(0))
-    assert device.cpu_thread_count() == min(usable, device.MAX_CPU_THREADS)
+    assert device.cpu_thread_count() == max(1, min(usable // 2, device.MAX_CPU_THREADS))
     assert device.cpu_thread_count(3) == 3
     with pytest.raises(ValueError):
         device.cpu_thread_count(0)
