@@ -32,7 +32,9 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
         col = layout.column(align=True)
         text, icon = _rig_line(context.object)
         col.label(text=text, icon=icon)
-        col.operator(add_head.DIFFPOSETALK_OT_add_head.bl_idname, icon="MONKEY")
+        row = col.row(align=True)
+        row.operator(add_head.DIFFPOSETALK_OT_add_head.bl_idname, text="Add Head", icon="MONKEY").kind = "BUILTIN"
+        row.operator(add_head.DIFFPOSETALK_OT_add_head.bl_idname, text="Add FLAME Head...").kind = "FLAME"
         if context.object is not None and context.object.type == "MESH":
             box = layout.box()
             box.label(text="Custom Mapping")

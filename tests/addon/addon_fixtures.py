@@ -131,6 +131,7 @@ class CheckingLayout:
         module, name = idname.split(".")
         assert hasattr(getattr(bpy.ops, module), name), idname
         self.log.append(("operator", idname))
+        return OperatorProperties(getattr(getattr(bpy.ops, module), name).get_rna_type().properties.keys())
 
     def progress(self, factor=0.0, type="BAR", text=""):
         assert 0.0 <= factor <= 1.0
@@ -139,6 +140,16 @@ class CheckingLayout:
     def template_list(self, list_type, list_id, data, name, active_data, active_name, **kwargs):
         assert name in data.bl_rna.properties and active_name in active_data.bl_rna.properties
         self.log.append(("list", name))
+
+
+class OperatorProperties:
+    """What layout.operator() returns: setting a property the operator lacks is an error."""
+
+    def __init__(self, names):
+        object.__setattr__(self, "_names", set(names))
+
+    def __setattr__(self, name, value):
+        assert name in self._names, f"the operator has no property {name!r}"
 
 
 def draw(cls, data=None):
