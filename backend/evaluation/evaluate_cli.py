@@ -1,0 +1,212 @@
+"""``python -m backend evaluate``: a model's report on held-out clips and real speech.
+
+Held-out clips (a corpus split with ground truth) give LVE, FDD, MOD, beat alignment,
+style fidelity, diversity across seeds and lip-sync measures against the clips' true
+phone times. Real recordings (a folder of audio files with same-named .txt transcripts)
+give the lip-sync measures against phone times from forced alignment
+(``backend.speech.recognizer``). Writes report.md, metrics.json and PNG plots.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="checkpoint folder (default: the shipped model)")
+    parser.add_argument("--corpus", type=Path, help="corpus with held-out clips (ground truth and phone times)")
+    parser.add_argument("--split", default="test", help="corpus split to evaluate (default: test)")
+    parser.add_argument("--clips", type=int, default=8, help="at most this many held-out clips (default: 8)")
+    parser.add_argument("--seconds", type=float, default=12.0, help="evaluate at most this much of each clip")
+    parser.add_argument("--real", type=Path, help="folder of real recordings: audio files with same-named .txt transcripts")
+    parser.add_argument("--seeds", type=int, default=3, help="samples per clip for diversity (default: 3)")
+    parser.add_argument("--diversity-clips", type=int, default=2, help="clips that get the extra samples (default: 2)")
+    parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--audio-scale", type=float, default=1.15)
+    parser.add_argument("--style-scale", type=float, default=3.0)
+    parser.add_argument("--flame", type=Path, help="FLAME model file, for a model in the 'flame' space")
+    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (default: evaluation)")
+
+
+def _clip_motion(clip, frames: int) -> dict:
+    return {"exp": clip.exp[:frames], "pose": clip.pose[:frames], "shape": clip.shape}
+
+
+def _crop_segments(segments, seconds: float) -> list:
+    return [(p, s, min(e, seconds)) for p, s, e in segments if s < seconds]
+
+
+class TruePhones:
+    """Frame features from a clip's true phone times (no recognizer): set ``segments`` before
+    each generation. Separates the model's lip sync from the recognizer's errors."""
+
+    def __init__(self):
+        self.segments = []
+
+    def __call__(self, audio, transcript=None):
+        from ..speech.features import features_from_segments
+
+        return features_from_segments(self.segments, audio, corrupt=False)
+
+
+def true_phone_bundle(bundle, phones: TruePhones):
+    """The same networks as ``bundle`` with ``phones`` as the frame-feature source."""
+    from ..model.bundle import ModelBundle
+    from ..model.checkpoint import LoadedModel
+
+    loaded = LoadedModel(bundle.config, bundle.model, bundle.style_encoder, bundle.stats, bundle.name,
+                         bundle.expression_space, bundle.presets, bundle.sampling)
+    return ModelBundle(loaded, device=str(bundle.device), frame_features=phones)
+
+
+def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_seconds: float, seeds: int,
+                    diversity_clips: int, generate_kwargs: dict):
+    """-> (results, style summary, plot inputs of the first clip).
+
+    A "frames" model is run twice per clip: with the recognizer (the product path, kind
+    "synthetic") and with the clip's true phone times (kind "synthetic, true phones");
+    the ground-truth motion is measured too (kind "ground truth").
+    """
+    from ..data.format import load_audio, load_clip, read_manifest
+    from .metrics import cosine_similarity
+    from .report import evaluate_clip, style_fidelity
+
+    records = [r for r in read_manifest(corpus, split) if r.frames >= 100]
+    if not records:
+        raise ValueError(f"{corpus} has no clip of 4 s or more in split {split!r}; pass another --split")
+    # Spread the clips over speakers: first clip of each speaker, then second ones...
+    by_speaker: dict = {}
+    for record in records:
+        by_speaker.setdefault(record.speaker, []).append(record)
+    order = [group[i] for i in range(max(map(len, by_speaker.values()))) for group in by_speaker.values()
+             if i < len(group)][:max_clips]
+    phones = TruePhones()
+    runs = [("synthetic", bundle)]
+    if bundle.config.audio_encoder.kind == "frames":
+        runs.append(("synthetic, true phones", true_phone_bundle(bundle, phones)))
+    results, outputs, references, first = [], {}, {}, {}
+    for k, record in enumerate(order):
+        clip = load_clip(Path(corpus) / record.motion)
+        frames = min(clip.frames, int(max_seconds * 25))
+        audio = load_audio(Path(corpus) / record.audio, 0, frames)
+        truth = _clip_motion(clip, frames)
+        segments = _crop_segments(clip.phones or [], frames / 25.0)
+        phones.segments = segments
+        # The style reference is another clip of the same speaker when there is one.
+        others = [r for r in by_speaker[record.speaker] if r.id != record.id]
+        ref_clip = load_clip(Path(corpus) / others[0].motion) if others else clip
+        style = bundle.encode_style(_clip_motion(ref_clip, ref_clip.frames))
+        references[record.id] = (record.speaker, style)
+        # The ground truth through the same measures: the ceiling the training data sets.
+        results.append(evaluate_clip(ehead, truth, audio, segments, record.id, kind="ground truth"))
+        for kind, runner in runs:
+            n = seeds if k < diversity_clips and kind == "synthetic" else 1
+            motions = runner.generate(audio, style=style, shape=clip.shape, n_variations=n,
+                                      transcript=record.meta.get("text"), **generate_kwargs)
+            result = evaluate_clip(ehead, motions[0], audio, segments, record.id, truth, motions[1:] or None, kind)
+            output_style = bundle.encode_style(motions[0])
+            result.style["style_cosine_own"] = cosine_similarity(output_style, style)
+            if kind == "synthetic":
+                outputs[record.id] = (record.speaker, output_style)
+            results.append(result)
+            first.setdefault(kind, (motions[0], segments, truth, record.id))
+            log.info("%s (%s): bilabials closed %.2f, open vowels open %.2f, LVE %.2f mm", record.id, kind,
+                     result.lipsync["bilabials_closed"], result.lipsync["open_vowels_open"], result.vertex["lve_mm"])
+    return results, style_fidelity(outputs, references), first
+
+
+def real_recordings(folder) -> list:
+    """(audio path, transcript) pairs of a folder; every audio file needs its .txt."""
+    folder = Path(folder)
+    pairs = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            text = path.with_suffix(".txt")
+            if not text.exists():
+                raise FileNotFoundError(f"{path} has no transcript {text.name}; real-speech lip sync needs phone times")
+            pairs.append((path, text.read_text().strip()))
+    if not pairs:
+        raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}")
+    return pairs
+
+
+def evaluate_real(bundle, ehead, folder, generate_kwargs: dict):
+    """-> (results, plot inputs of the first recording)."""
+    from ..audio_io import load_audio
+    from ..speech.recognizer import recognize
+    from .report import evaluate_clip
+
+    results, first = [], None
+    for path, transcript in real_recordings(folder):
+        audio = load_audio(path)
+        recognition = recognize(audio, transcript)
+        if recognition.aligned_s < 0.5 * len(audio) / 16000:
+            log.warning("%s: forced alignment covered only %.1f of %.1f s; phone times are partly the phone loop's",
+                        path.name, recognition.aligned_s, len(audio) / 16000)
+        motion = bundle.generate(audio, transcript=transcript, **generate_kwargs)[0]
+        result = evaluate_clip(ehead, motion, audio, recognition.segments, path.stem)
+        results.append(result)
+        if first is None:
+            first = (motion, recognition.segments, None, path.stem)
+        log.info("%s: bilabials closed %.2f, open vowels open %.2f, rest closed %.2f", path.stem,
+                 result.lipsync["bilabials_closed"], result.lipsync["open_vowels_open"], result.lipsync["rest_closed"])
+    return results, first
+
+
+def evaluate(model, out, corpus=None, split="test", real=None, clips=8, seconds=12.0, seeds=3, diversity_clips=2,
+             flame=None, sampler=None, steps=None, audio_scale=1.15, style_scale=3.0) -> dict:
+    """Evaluate ``model`` (a folder or a loaded bundle) and write the report to ``out``.
+    Returns the summary ({"synthetic": {...}, "real": {...}})."""
+    from ..heads import load_head
+    from ..model import load_model
+    from .report import aggregate, eval_head, mouth_plot, write_report
+
+    if corpus is None and real is None:
+        raise ValueError("nothing to evaluate: give a corpus with held-out clips (--corpus) and/or recordings (--real)")
+    started = time.monotonic()
+    bundle = load_model(model) if isinstance(model, (str, Path)) else model
+    if bundle.expression_space == "flame" and flame is None:
+        raise ValueError("this model animates FLAME: pass --flame PATH to the FLAME model file for the vertex metrics")
+    ehead = eval_head(load_head("builtin" if bundle.expression_space == "arkit" else flame))
+    kwargs = {"sampler": sampler, "steps": steps, "audio_scale": audio_scale, "style_scale": style_scale}
+    results, plots, setup = [], {}, {"model": bundle.name, "sampler": sampler or bundle.sampling["default_sampler"],
+                                     "steps": steps or bundle.sampling["default_steps"],
+                                     "audio scale": audio_scale, "style scale": style_scale}
+    style = {}
+    if corpus is not None:
+        synthetic, style, first = evaluate_corpus(bundle, ehead, corpus, split, clips, seconds, seeds,
+                                                  diversity_clips, kwargs)
+        results += synthetic
+        for kind, (motion, segments, truth, name) in first.items():
+            key = "mouth_heldout" if kind == "synthetic" else "mouth_heldout_true_phones"
+            plots[key] = (f"Mouth opening on held-out clip {name} ({kind})", mouth_plot(ehead, motion, segments, truth))
+        setup["held-out"] = f"{corpus} split {split}"
+    if real is not None:
+        real_results, first = evaluate_real(bundle, ehead, real, kwargs)
+        results += real_results
+        motion, segments, _, name = first
+        plots["mouth_real"] = (f"Mouth opening on real recording {name}", mouth_plot(ehead, motion, segments))
+        setup["real speech"] = str(real)
+    summary = aggregate(results)
+    if "synthetic" in summary:
+        summary["synthetic"].update(style)
+    setup["time"] = f"{time.monotonic() - started:.0f} s"
+    path = write_report(out, f"Evaluation of {bundle.name}", summary, results, plots, setup)
+    log.info("report written to %s", path)
+    return summary
+
+
+def run(args) -> int:
+    summary = evaluate(args.model, args.out, args.corpus, args.split, args.real, args.clips, args.seconds, args.seeds,
+                       args.diversity_clips, args.flame, args.sampler, args.steps, args.audio_scale, args.style_scale)
+    for kind, values in summary.items():
+        print(kind, " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0

@@ -1,0 +1,144 @@
+"""Denoiser training with a frozen style encoder, the way DiffPoseTalk trains it.
+
+A sample is W = 2 consecutive windows of L = 100 frames. Window 0 is conditioned on the
+learned start features, window 1 on the ground-truth last P = 10 frames of window 0 and
+their audio features; both windows are independent given those, so they run as one batch
+of 2N. The style of window i is encoded from the other window. Conditions are dropped for
+classifier-free guidance and windows are truncated (``augment``); the network predicts x0
+from x_t with t uniform in 1..T.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..model.audio import normalize_waveform
+from ..model.model import DiffPoseTalk, StyleEncoder
+from ..model.schedule import CosineSchedule
+from .augment import condition_dropout, truncation_mask
+from .losses import DenoiserLoss
+
+SAMPLES_PER_FRAME = 640
+
+
+def motion_vector(exp: torch.Tensor, pose: torch.Tensor, head_pose: bool) -> torch.Tensor:
+    """Normalized exp (..., 50) and pose (..., 6) -> model vector (..., 54 or 51).
+
+    Torch twin of ``backend.model.stats.motion_to_vector`` for inputs already normalized.
+    """
+    parts = [exp, pose[..., :3], pose[..., 3:4]] if head_pose else [exp, pose[..., 3:4]]
+    return torch.cat(parts, dim=-1)
+
+
+def loss_head(head, n_vertices: int = 0, seed: int = 0, lips: bool = False):
+    """``head`` reduced to its landmarks, ``n_vertices`` random skin vertices and, with
+    ``lips``, its whole lip region (``n_vertices`` 0 = the whole head).
+
+    The vertex losses are means over vertices, so a fixed random subset estimates them
+    without bias; the built-in head has 25k vertices, too many per frame on a CPU. Adding
+    the whole lip region weights the lips more than a uniform mean would.
+    """
+    from ..evaluation.report import lip_region, skin_vertices, subset_head
+
+    if n_vertices <= 0 or n_vertices >= head.n_vertices:
+        return head
+    rng = np.random.default_rng(seed)
+    candidates = skin_vertices(head)
+    parts = [rng.choice(candidates, size=min(n_vertices, len(candidates)), replace=False),
+             np.array(list(head.landmarks.values()), dtype=np.int64)]
+    if lips and {"upper_lip_inner", "lower_lip_inner"} <= set(head.landmarks):
+        parts.append(lip_region(head))
+    return subset_head(head, np.unique(np.concatenate(parts)))
+
+
+class DenoiserObjective(nn.Module):
+    """The training forward of a batch: conditions, noise, x0 prediction and losses.
+
+    One module, so that DistributedDataParallel sees every trainable parameter used in
+    one forward. The style encoder is frozen (no gradients, eval mode).
+    """
+
+    def __init__(self, model: DiffPoseTalk, style_encoder: StyleEncoder, loss: DenoiserLoss):
+        super().__init__()
+        self.model = model
+        self.style_encoder = style_encoder.eval().requires_grad_(False)
+        self.loss = loss
+        self.schedule = CosineSchedule(model.cfg.denoiser.n_diff_steps)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.style_encoder.eval()
+        return self
+
+    def encoder_inputs(self, batch: dict, frame_mask: torch.Tensor) -> torch.Tensor:
+        """The audio encoder's input for the whole sample, zero after each cut.
+
+        frame_mask (N, W * L). Features (N, W*L, F) or normalized audio (N, W*L*640).
+        """
+        if self.model.audio_encoder.input_kind == "frames":
+            return batch["features"] * frame_mask[..., None]
+        audio = normalize_waveform(batch["audio"])
+        return audio * frame_mask.repeat_interleave(SAMPLES_PER_FRAME, dim=1)
+
+    def forward(self, batch: dict, draws: dict):
+        """batch: ``exp`` (N, W*L, 50), ``pose`` (N, W*L, 6), ``shape`` (N, 100) normalized,
+        ``features`` (N, W*L, F) or ``audio`` (N, W*L*640). draws (see ``draw``): ``mask``
+        (N, W, L), ``drop_style`` / ``drop_audio`` (N,), ``t`` (N*W,), ``noise`` (N*W, L, D).
+        Returns (total loss, {term: value}) and, as ``pred``, x0 predictions (N, W, L, D)."""
+        cfg = self.model.cfg.denoiser
+        L, P = cfg.n_motions, cfg.n_prev_motions
+        mask = draws["mask"]
+        n, n_windows = mask.shape[:2]
+        target = motion_vector(batch["exp"], batch["pose"], cfg.head_pose).view(n, n_windows, L, -1)
+        x0 = target * mask[..., None]
+        audio = self.model.audio_features(self.encoder_inputs(batch, mask.reshape(n, -1)), n_windows * L)
+        audio = audio.view(n, n_windows, L, -1)
+
+        with torch.no_grad():
+            styles = self.style_encoder(target.flatten(0, 1)).view(n, n_windows, -1)
+        other = [(w + 1) % n_windows for w in range(n_windows)]
+        style = styles[:, other]  # window i takes the style of another window
+        style = torch.where(draws["drop_style"][:, None, None], self.model.null_style_feat.expand_as(style), style)
+
+        # Context: learned start features for window 0, ground truth of the window before.
+        prev_motion = torch.cat([self.model.start_motion_feat.expand(n, 1, P, -1), target[:, :-1, -P:]], dim=1)
+        prev_audio = torch.cat([self.model.start_audio_feat.expand(n, 1, P, -1), audio[:, :-1, -P:]], dim=1)
+        # The dropped-audio branch keeps its context audio, as the sampling pipeline does.
+        audio = torch.where(draws["drop_audio"][:, None, None, None], self.model.null_audio_feat.expand_as(audio), audio)
+        shape = batch["shape"][:, None].expand(n, n_windows, -1)
+        person = torch.cat([shape, style], dim=-1)
+
+        t = draws["t"]
+        x_t = self.schedule.add_noise(x0.flatten(0, 1), draws["noise"], t)
+        indicator = mask.flatten(0, 1) if cfg.use_indicator else None
+        pred = self.model.denoising_net(
+            x_t, audio.flatten(0, 1), person.flatten(0, 1), prev_motion.flatten(0, 1), prev_audio.flatten(0, 1),
+            t, indicator,
+        )[:, P:].view(n, n_windows, L, -1)
+        shape_raw = self.loss.decoder.shape(batch["shape"]) if self.loss.uses_shape else None
+        total, terms = self.loss(pred, target, mask, shape_raw)
+        return total, terms, pred
+
+
+def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, truncation: bool = True) -> dict:
+    """The random choices of one step for N samples (see ``DenoiserObjective.forward``)."""
+    drop_style, drop_audio = condition_dropout(n, generator)
+    if truncation:
+        mask = truncation_mask(n, n_windows, cfg.n_motions, generator)
+    else:
+        mask = torch.ones(n, n_windows, cfg.n_motions)
+    t = torch.randint(1, cfg.n_diff_steps + 1, (n * n_windows,), generator=generator)
+    noise = torch.randn(n * n_windows, cfg.n_motions, cfg.motion_dim, generator=generator)
+    draws = {"drop_style": drop_style, "drop_audio": drop_audio, "mask": mask, "t": t, "noise": noise}
+    return {k: v.to(device) for k, v in draws.items()}
+
+
+def denoiser_step(objective: nn.Module, batch: dict, generator: torch.Generator, truncation: bool = True):
+    """One step's loss: draw the random choices, run the (possibly DDP-wrapped) objective."""
+    inner = getattr(objective, "module", objective)
+    cfg = inner.model.cfg.denoiser
+    n = batch["exp"].shape[0]
+    n_windows = batch["exp"].shape[1] // cfg.n_motions
+    total, terms, _ = objective(batch, draw(n, n_windows, cfg, generator, batch["exp"].device, truncation))
+    return total, terms

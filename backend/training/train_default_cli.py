@@ -1,0 +1,218 @@
+"""``python -m backend train-default``: the shipped default model, from nothing, in one command.
+
+1. generate the synthetic corpus (espeak-ng speech + procedural ARKit faces) if missing;
+2. train the style encoder (NT-Xent);
+3. train the denoiser: compact network, phonetic ("frames") audio encoder on
+   ``backend.speech`` features, vertex losses through the built-in head;
+4. add the named style presets;
+5. evaluate on held-out speakers (and real recordings with --real) and write the model
+   to backend/models/default and the report to docs/evaluation.md.
+
+Every stage resumes where it stopped: run the same command again after an interruption.
+The sizes are chosen so that the whole recipe takes about 40 minutes on a 2-core CPU.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_NAME = "default"
+MAX_MODEL_BYTES = 25 * 2**20
+
+
+@dataclass
+class Recipe:
+    clips: int = 300  # about an hour of speech
+    speakers: int = 60
+    style_steps: int = 300
+    style_batch: int = 32
+    style_layers: int = 2
+    denoiser_steps: int = 1800
+    denoiser_batch: int = 12
+    lr: float = 1e-3
+    warmup: int = 100
+    width: int = 128
+    layers: int = 4
+    loss_vertices: int = 800
+    checkpoint_every: int = 250
+    eval_clips: int = 8
+
+
+def default_config(recipe: Recipe, feature_dim: int):
+    """Compact denoiser on phonetic frame features; ARKit with head pose (D = 54)."""
+    from ..model.config import AudioEncoderConfig, DenoiserConfig, ModelConfig, StyleEncoderConfig
+
+    return ModelConfig(
+        DenoiserConfig(width=recipe.width, n_layers=recipe.layers, n_heads=4, ffn_dim=4 * recipe.width),
+        StyleEncoderConfig(n_layers=recipe.style_layers),
+        AudioEncoderConfig(kind="frames", out_dim=recipe.width, feature_dim=feature_dim, hidden=recipe.width,
+                           n_layers=3, kernel_size=5),
+    )
+
+
+def add_arguments(parser):
+    r = Recipe()
+    parser.add_argument("--work", type=Path, default=Path("runs/default"),
+                        help="working folder: corpus, run folders, evaluation (default: runs/default)")
+    parser.add_argument("--corpus", type=Path, help="use this corpus instead of generating <work>/corpus")
+    parser.add_argument("--out", type=Path, default=ROOT / "backend" / "models" / "default",
+                        help="where the finished model goes (default: backend/models/default)")
+    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "evaluation.md",
+                        help="where the evaluation report goes (default: docs/evaluation.md)")
+    parser.add_argument("--real", type=Path, help="folder of real recordings with .txt transcripts for the report")
+    parser.add_argument("--clips", type=int, default=r.clips, help=f"synthetic clips (default: {r.clips})")
+    parser.add_argument("--speakers", type=int, default=r.speakers, help=f"synthetic speakers (default: {r.speakers})")
+    parser.add_argument("--style-steps", type=int, default=r.style_steps)
+    parser.add_argument("--denoiser-steps", type=int, default=r.denoiser_steps)
+    parser.add_argument("--batch-size", type=int, default=r.denoiser_batch, help="denoiser batch")
+    parser.add_argument("--width", type=int, default=r.width, help="denoiser width")
+    parser.add_argument("--layers", type=int, default=r.layers, help="denoiser layers")
+    parser.add_argument("--eval-clips", type=int, default=r.eval_clips)
+    parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (default: 1)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def _recipe(args) -> Recipe:
+    return Recipe(clips=args.clips, speakers=args.speakers, style_steps=args.style_steps,
+                  denoiser_steps=args.denoiser_steps, denoiser_batch=args.batch_size, width=args.width,
+                  layers=args.layers, eval_clips=args.eval_clips,
+                  checkpoint_every=max(1, min(Recipe.checkpoint_every, args.denoiser_steps)))
+
+
+def make_corpus(root: Path, recipe: Recipe, seed: int = 0):
+    from ..data.synthetic.generate import CorpusConfig, generate_corpus
+
+    if (root / "manifest.jsonl").exists() and (root / "stats.npz").exists():
+        log.info("corpus %s is there", root)
+        return
+    config = CorpusConfig(seed=seed, n_clips=recipe.clips, n_speakers=recipe.speakers)
+    log.info("generating the synthetic corpus in %s (%d clips, %d speakers)", root, recipe.clips, recipe.speakers)
+    summary = generate_corpus(root, config, workers=max(1, os.cpu_count() or 1))
+    log.info("corpus: %s", summary)
+
+
+def add_presets(checkpoint: Path, corpus: Path, out: Path):
+    """Copy the trained checkpoint to ``out`` with the named style presets added."""
+    from ..model.checkpoint import load_checkpoint, save_checkpoint
+    from .presets import make_presets
+
+    loaded = load_checkpoint(checkpoint)
+    loaded.presets = make_presets(loaded.style_encoder, corpus, loaded.stats, loaded.config.denoiser.head_pose)
+    loaded.name = MODEL_NAME
+    save_checkpoint(out, loaded)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    if size > MAX_MODEL_BYTES:
+        raise RuntimeError(f"the model is {size / 2**20:.1f} MiB, over the {MAX_MODEL_BYTES / 2**20:.0f} MiB "
+                           "limit for the shipped model; lower --width or --layers")
+    log.info("model written to %s (%.1f MiB, presets: %s)", out, size / 2**20, ", ".join(loaded.presets))
+    return size
+
+
+def load_seconds(model: Path) -> float:
+    from ..model import load_model
+
+    started = time.monotonic()
+    load_model(model)
+    return time.monotonic() - started
+
+
+def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, losses: dict, load_s: float) -> str:
+    """The markdown paragraph that says how the model in the report was made."""
+    from ..data.format import read_manifest
+
+    records = read_manifest(corpus)
+    train = [r for r in records if r.split == "train"]
+    minutes = sum(r.frames for r in train) / 25 / 60
+    lines = [
+        "- Made by `python -m backend train-default` (docs/training.md) on this machine's CPU: "
+        f"{len(train)} training clips ({minutes:.0f} min of synthetic speech, "
+        f"{len({r.speaker for r in train})} speakers), style encoder {recipe.style_steps} steps, denoiser "
+        f"{recipe.denoiser_steps} steps of batch {recipe.denoiser_batch} (width {recipe.width}, {recipe.layers} layers).",
+        "- Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()) + ".",
+        f"- Model: {size / 2**20:.1f} MiB, loads in {load_s:.2f} s (torch already imported).",
+        "- Last logged denoiser losses (unweighted): " + ", ".join(f"{k} {v:.3g}" for k, v in losses.items()) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def publish_report(evaluation: Path, report: Path, preamble: str = ""):
+    """Copy report.md to ``report`` with its images next to it under images/evaluation/,
+    ``preamble`` (markdown) after its title."""
+    images = report.parent / "images" / "evaluation"
+    images.mkdir(parents=True, exist_ok=True)
+    title, _, rest = (evaluation / "report.md").read_text().partition("\n")
+    text = f"{title}\n\n{preamble}\n{rest}" if preamble else f"{title}\n{rest}"
+    for png in evaluation.glob("*.png"):
+        shutil.copy(png, images / png.name)
+    relative = os.path.relpath(images, report.parent)
+    text = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({relative}/{m.group(1)})", text)
+    report.write_text(text)
+
+
+def _logged_losses(run: Path) -> dict:
+    """The last logged losses of a finished run (when this call only resumed it)."""
+    import torch
+
+    from .loop import STATE_NAME
+
+    path = run / STATE_NAME
+    return torch.load(path, weights_only=True).get("losses", {}) if path.exists() else {}
+
+
+def run(args) -> int:
+    import torch
+
+    from ..device import configure_threads
+    from ..evaluation.evaluate_cli import evaluate
+    from ..speech.features import FEATURE_DIM
+    from .loop import LoopConfig
+    from .stages import CHECKPOINT_DIR, train_denoiser, train_style_encoder
+
+    configure_threads(args.threads)
+    recipe = _recipe(args)
+    work = args.work
+    corpus = args.corpus or work / "corpus"
+    seconds, clock = {}, time.monotonic()
+
+    def lap(name):
+        nonlocal clock
+        seconds[name] = time.monotonic() - clock
+        clock = time.monotonic()
+        log.info("%s done in %.0f s", name, seconds[name])
+
+    if args.corpus is None:
+        make_corpus(corpus, recipe)
+        lap("corpus")
+    config = default_config(recipe, FEATURE_DIM)
+    torch.manual_seed(0)
+    train_style_encoder(corpus, work / "style", config.style_encoder, LoopConfig(
+        steps=recipe.style_steps, batch_size=recipe.style_batch, lr=1e-4, warmup=0, log_every=50,
+        checkpoint_every=100), args.device)
+    lap("style encoder")
+    result = train_denoiser(corpus, work / "denoiser", config, work / "style", LoopConfig(
+        steps=recipe.denoiser_steps, batch_size=recipe.denoiser_batch, lr=recipe.lr, warmup=recipe.warmup,
+        log_every=25, checkpoint_every=recipe.checkpoint_every, num_workers=args.workers, grad_clip=1.0,
+        decay=0.5),
+        args.device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices)
+    lap("denoiser")
+    size = add_presets(work / "denoiser" / CHECKPOINT_DIR, corpus, args.out)
+    evaluation = work / "evaluation"
+    summary = evaluate(args.out, evaluation, corpus=corpus, split="test", real=args.real, clips=recipe.eval_clips)
+    lap("evaluation")
+    losses = result.losses or _logged_losses(work / "denoiser")
+    publish_report(evaluation, args.report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(args.out)))
+    log.info("all done in %.0f s", sum(seconds.values()))
+    for kind, values in summary.items():
+        print(kind, " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))
+    print(f"model: {args.out}\nreport: {args.report}")
+    return 0

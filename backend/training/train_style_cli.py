@@ -1,0 +1,33 @@
+"""``python -m backend train-style``: stage 1, the contrastive style encoder.
+
+Single process, or several with ``torchrun --nproc_per_node=K -m backend train-style ...``.
+Running it again with the same --out resumes from the last checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli_args import add_loop_arguments, configure_threads, loop_config
+from .loop import LoopConfig
+
+DEFAULTS = LoopConfig(steps=20000, batch_size=32, lr=1e-4, warmup=0, log_every=100, checkpoint_every=1000)
+
+
+def add_arguments(parser):
+    parser.add_argument("--corpus", type=Path, required=True, help="corpus folder (docs/dataset.md)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (log, resume state, style_encoder.*)")
+    parser.add_argument("--no-head-pose", action="store_true", help="encode motion without head rotation (D = 51)")
+    parser.add_argument("--layers", type=int, default=4, help="transformer layers (default: 4, the reference)")
+    parser.add_argument("--temperature", type=float, default=0.1, help="NT-Xent temperature (default: 0.1)")
+    add_loop_arguments(parser, DEFAULTS)
+
+
+def run(args) -> int:
+    from ..model.config import StyleEncoderConfig
+    from .stages import train_style_encoder
+
+    configure_threads(args)
+    cfg = StyleEncoderConfig(motion_dim=51 if args.no_head_pose else 54, n_layers=args.layers)
+    result = train_style_encoder(args.corpus, args.out, cfg, loop_config(args), args.device, args.temperature)
+    print(f"style encoder in {args.out}: " + " ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
+    return 0
