@@ -43,19 +43,12 @@ class EvalHead:
         return self.vertices({**motion, "pose": pose})
 
 
-def skin_vertices(head) -> np.ndarray:
-    """Vertices of the head's skin (all vertices when the head names no parts)."""
-    if getattr(head, "face_parts", None) is not None and "skin" in head.part_names:
-        return np.unique(head.faces[head.face_parts == head.part_names.index("skin")])
-    return np.arange(head.n_vertices)
-
-
 def lip_region(head) -> np.ndarray:
     """Skin vertices within ``LIP_RADIUS_M`` of the mouth centre (between the inner lips)."""
     marks = head.landmarks
     if "upper_lip_inner" not in marks or "lower_lip_inner" not in marks:
         raise ValueError(f"head {head.name!r} has no inner-lip landmarks; lip metrics need them")
-    candidates = skin_vertices(head)
+    candidates = head.skin_vertices()
     centre = 0.5 * (head.template[marks["upper_lip_inner"]] + head.template[marks["lower_lip_inner"]])
     return candidates[np.linalg.norm(head.template[candidates] - centre, axis=1) < LIP_RADIUS_M]
 
@@ -76,7 +69,7 @@ def eval_head(head, seed: int = 0) -> EvalHead:
     """Lip and upper-face regions of ``head`` found from its landmarks and geometry."""
     marks = head.landmarks
     lips = lip_region(head)
-    candidates = skin_vertices(head)
+    candidates = head.skin_vertices()
     template = head.template
     centre = 0.5 * (template[marks["upper_lip_inner"]] + template[marks["lower_lip_inner"]])
     above = template[marks["nose_tip"], 1] if "nose_tip" in marks else centre[1] + 0.035

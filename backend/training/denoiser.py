@@ -39,12 +39,12 @@ def loss_head(head, n_vertices: int = 0, seed: int = 0, lips: bool = False):
     without bias; the built-in head has 25k vertices, too many per frame on a CPU. Adding
     the whole lip region weights the lips more than a uniform mean would.
     """
-    from ..evaluation.report import lip_region, skin_vertices, subset_head
+    from ..evaluation.report import lip_region, subset_head
 
     if n_vertices <= 0 or n_vertices >= head.n_vertices:
         return head
     rng = np.random.default_rng(seed)
-    candidates = skin_vertices(head)
+    candidates = head.skin_vertices()
     parts = [rng.choice(candidates, size=min(n_vertices, len(candidates)), replace=False),
              np.array(list(head.landmarks.values()), dtype=np.int64)]
     if lips and {"upper_lip_inner", "lower_lip_inner"} <= set(head.landmarks):
