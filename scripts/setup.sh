@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Make the project's environment: system packages and a Python 3.11 virtual environment
-# in .venv with the pinned versions of requirements.txt. Idempotent: a second run with
-# everything present only checks and returns within seconds.
+# Make the project's environments: system packages, a Python 3.11 virtual environment in
+# .venv with the pinned versions of requirements.txt (backend and tests), and .venv-blender42
+# with Blender 4.2 LTS for the legacy-Action tests. Idempotent: a second run with everything
+# present only checks and returns within seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(espeak-ng ffmpeg)
 VENV=.venv
-STAMP="$VENV/.requirements.sha256"
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -33,18 +33,27 @@ python_311() {
     exit 1
 }
 
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
-    echo "setup: environment up to date ($VENV)"
-    exit 0
-fi
+# make_venv DIR REQUIREMENTS: a Python 3.11 environment with those pinned packages,
+# skipped when the requirements have not changed since it was made.
+make_venv() {
+    local venv=$1 requirements=$2
+    local stamp="$venv/.requirements.sha256" want
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "setup: environment up to date ($venv)"
+        return
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "setup: creating $venv"
+        "$(python_311)" -m venv "$venv"
+    fi
+    echo "setup: installing $requirements into $venv (the first run downloads it)"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -r "$requirements"
+    echo "$want" > "$stamp"
+}
 
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "setup: creating $VENV"
-    "$(python_311)" -m venv "$VENV"
-fi
-echo "setup: installing Python packages (first run downloads about 1 GB)"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -r requirements.txt
-echo "$want" > "$STAMP"
-echo "setup: done ($VENV)"
+make_venv "$VENV" requirements.txt
+# Blender 4.2 LTS for the tests of the legacy Action path (4.2 has no slotted Actions).
+make_venv .venv-blender42 requirements-blender42.txt
+echo "setup: done"

@@ -12,10 +12,17 @@ import_extension_package()
 
 
 @pytest.fixture
-def run_blender(tmp_path):
-    """``run_in_blender`` bound to this test's temp dir: ``run_blender(script, **args)``."""
+def blender(request):
+    """The Blender version a test runs in: "5.0" unless the test parametrizes it
+    (``@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)``)."""
+    return getattr(request, "param", "5.0")
+
+
+@pytest.fixture
+def run_blender(tmp_path, blender):
+    """``run_in_blender`` bound to this test's temp dir and Blender: ``run_blender(script, **args)``."""
 
     def run(script: str, timeout: float = 300, **args):
-        return run_in_blender(script, tmp_path, timeout=timeout, **args)
+        return run_in_blender(script, tmp_path, timeout=timeout, blender=blender, **args)
 
     return run

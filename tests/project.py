@@ -17,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION_PACKAGE = "diffposetalk"
 RESULT_MARKER = "@@RESULT@@"
+# Blender versions the Blender-side tests can run in: bpy 5.0 beside the backend in .venv,
+# and Blender 4.2 LTS (legacy Actions, no sound) in .venv-blender42; scripts/setup.sh makes both.
+BLENDER_PYTHONS = {"5.0": Path(sys.executable), "4.2": ROOT / ".venv-blender42" / "bin" / "python"}
 
 
 def import_extension_package():
@@ -49,8 +52,9 @@ def isolated_env(home: Path) -> dict:
     return env
 
 
-def run_in_blender(script: str, tmp_path: Path, timeout: float = 300, **args):
-    """Run ``script`` inside real bpy in a fresh process; return what it passed to ``result()``.
+def run_in_blender(script: str, tmp_path: Path, timeout: float = 300, blender: str = "5.0", **args):
+    """Run ``script`` inside real bpy (``blender``: a key of ``BLENDER_PYTHONS``) in a fresh
+    process; return what it passed to ``result()``.
 
     The script gets ``ROOT`` (the repository), ``TMP`` (``tmp_path``), ``ARGS`` (the keyword
     arguments given here) and ``result(value)`` (sends JSON back) as globals.
@@ -68,8 +72,10 @@ def run_in_blender(script: str, tmp_path: Path, timeout: float = 300, **args):
     )
     script_path = tmp_path / f"blender_script_{len(list(tmp_path.glob('blender_script_*')))}.py"
     script_path.write_text(prelude + textwrap.dedent(script))
+    python = BLENDER_PYTHONS[blender]
+    assert python.is_file(), f"no Blender {blender} environment at {python}; run scripts/setup.sh"
     proc = subprocess.run(
-        [sys.executable, str(script_path)],
+        [str(python), str(script_path)],
         env=isolated_env(tmp_path / "home"),
         cwd=tmp_path,
         capture_output=True,

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from project import ROOT, isolated_env
 
 
@@ -36,6 +38,7 @@ def test_zip_carries_addon_and_backend_only(tmp_path):
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_install_enable_and_uninstall_in_blender(tmp_path, run_blender):
     zip_path = build(tmp_path)
     state = run_blender(

@@ -8,6 +8,7 @@ import pytest
 
 from addon_fixtures import DEFAULT_MODEL, blender_addon, extension_zip, fake_python, tiny_arkit_checkpoint  # noqa: F401
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_addon):
     state = blender_addon(
         """
@@ -330,6 +331,7 @@ def test_real_backend_generate_style_and_fbx_round_trips(blender_addon, tiny_ark
     assert out["export_unchanged"], "exporting leaves the scene as it was"
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_custom_mapping_makes_any_mesh_a_rig(blender_addon):
     out = blender_addon(
         """

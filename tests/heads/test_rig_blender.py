@@ -3,6 +3,7 @@
 Each test runs one bpy subprocess (``run_blender``); motions are short.
 """
 import numpy as np
+import pytest
 
 from backend.heads import load_head
 from flame_fixture import write_flame_file
@@ -68,6 +69,7 @@ def save_motion(path, rng, n_frames, space, exp_low, exp_high):
     return motion
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_builtin_rig_matches_backend_vertices(run_blender, tmp_path):
     motion = save_motion(tmp_path / "m.npz", np.random.default_rng(0), 8, "arkit", -0.2, 1.0)
     info = run_blender(FIDELITY, motion=str(tmp_path / "m.npz"), flame=None, shape=None)
@@ -78,6 +80,7 @@ def test_builtin_rig_matches_backend_vertices(run_blender, tmp_path):
     assert np.abs(got - expected).max() < 1e-4   # 0.1 mm on every vertex and frame
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_flame_rig_matches_backend_vertices(run_blender, tmp_path):
     write_flame_file(tmp_path / "generic_model.pkl", "2020")
     rng = np.random.default_rng(1)
@@ -139,6 +142,7 @@ result(state)
 """
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_write_read_round_trip_preserves_and_replaces(run_blender, tmp_path):
     save_motion(tmp_path / "m.npz", np.random.default_rng(2), 12, "arkit", 0.0, 1.0)
     state = run_blender(ROUND_TRIP, motion=str(tmp_path / "m.npz"))
