@@ -35,7 +35,7 @@ class Recipe:
     style_steps: int = 300
     style_batch: int = 32
     style_layers: int = 2
-    denoiser_steps: int = 1800
+    denoiser_steps: int = 1200
     denoiser_batch: int = 12
     lr: float = 1e-3
     warmup: int = 100
