@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...backend.rotations import axis_angle_to_quat, quat_to_axis_angle, rodrigues
+
 # FLAME's frame to Blender's world frame: (x, y, z) -> (x, -z, y).
 FLAME_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 POSE_CORRECTIVES = tuple(f"Pose{i + 1}" for i in range(18))  # neck 1..9, jaw 10..18
@@ -59,31 +61,11 @@ class Curves:
     locations: dict = field(default_factory=dict)
 
 
-def rotation_matrices(rotvec: np.ndarray) -> np.ndarray:
-    """Axis-angle (T, 3) -> rotation matrices (T, 3, 3) (Rodrigues)."""
-    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
-    x, y, z = np.moveaxis(rotvec / np.maximum(angle, 1e-12), -1, 0)
-    zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rotvec.shape[:-1] + (3, 3))
-    return np.eye(3) + np.sin(angle)[..., None] * k + (1 - np.cos(angle))[..., None] * (k @ k)
-
-
 def quaternions(rotvec: np.ndarray) -> np.ndarray:
     """Axis-angle (T, 3) -> unit quaternions (T, 4) (w, x, y, z), signs kept continuous for interpolation."""
-    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
-    scale = np.where(angle > 1e-12, np.sin(angle / 2) / np.maximum(angle, 1e-12), 0.5)
-    quat = np.concatenate([np.cos(angle / 2), rotvec * scale], axis=-1)
+    quat = axis_angle_to_quat(rotvec)
     flips = np.cumsum(np.concatenate([[0], (quat[1:] * quat[:-1]).sum(-1) < 0]))
     return quat * np.where(flips % 2, -1.0, 1.0)[:, None]
-
-
-def rotation_vectors(quat: np.ndarray) -> np.ndarray:
-    """Quaternions (T, 4) (w, x, y, z), any sign or norm -> axis-angle (T, 3) with angle <= pi."""
-    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
-    quat = quat * np.where(quat[:, :1] < 0, -1.0, 1.0)
-    sin_half = np.linalg.norm(quat[:, 1:], axis=-1, keepdims=True)
-    angle = 2 * np.arctan2(sin_half, quat[:, :1])
-    return quat[:, 1:] * np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)
 
 
 def bone_axes(bone_rest_world: np.ndarray) -> np.ndarray:
@@ -123,7 +105,7 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
         curves.shape_keys[name] = jaw[:, 0] / radians
     if spec.pose_correctives:
         neck = np.zeros((len(exp), 9))
-        jaw_feature = (rotation_matrices(jaw) - np.eye(3)).reshape(len(exp), 9)
+        jaw_feature = (rodrigues(jaw) - np.eye(3)).reshape(len(exp), 9)
         for name, values in zip(POSE_CORRECTIVES, np.concatenate([neck, jaw_feature], 1).T):
             curves.shape_keys[name] = values
     if spec.joint_exp_dirs is not None:
@@ -135,7 +117,7 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
         for bone, joint, rot, axes in ((spec.head_bone, 0, head, spec.head_axes), (spec.jaw_bone, 2, jaw, spec.jaw_axes)):
             if bone:
                 d = drift[:, joint]
-                offset = d - np.einsum("tab,tb->ta", rotation_matrices(rot), d)
+                offset = d - np.einsum("tab,tb->ta", rodrigues(rot), d)
                 curves.locations[bone] = offset @ axes
     return curves
 
@@ -151,9 +133,9 @@ def curves_to_motion(curves: Curves, spec: RigSpec, n_exp: int, fps: float) -> d
                 break
     pose = np.zeros((n, 6))
     if spec.head_bone in curves.rotations:
-        pose[:, :3] = rotation_vectors(np.asarray(curves.rotations[spec.head_bone])) @ spec.head_axes.T
+        pose[:, :3] = quat_to_axis_angle(np.asarray(curves.rotations[spec.head_bone])) @ spec.head_axes.T
     if spec.jaw_bone in curves.rotations:
-        pose[:, 3:] = rotation_vectors(np.asarray(curves.rotations[spec.jaw_bone])) @ spec.jaw_axes.T
+        pose[:, 3:] = quat_to_axis_angle(np.asarray(curves.rotations[spec.jaw_bone])) @ spec.jaw_axes.T
     elif spec.jaw_shape_key and spec.jaw_shape_key[0] in curves.shape_keys:
         name, radians = spec.jaw_shape_key
         pose[:, 3] = np.asarray(curves.shape_keys[name]) * radians

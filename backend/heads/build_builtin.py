@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..expression_spaces import ARKIT_BLENDSHAPES, ARKIT_JAW_OPEN_RADIANS
-from .lbs import JOINT_NAMES, rodrigues
+from ..rotations import rodrigues
+from .lbs import JOINT_NAMES
 
 DEFAULT_OUT = Path(__file__).with_name("data") / "builtin_head.npz"
 PARTS = ("skin", "sclera", "iris", "pupil", "mouth", "tongue", "teeth", "lips")

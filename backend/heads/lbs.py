@@ -19,21 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..rotations import rodrigues
+
 JOINT_NAMES = ("root", "neck", "jaw", "left_eye", "right_eye")
 SKIN_PARTS = ("skin", "lips")
-
-
-def rodrigues(rotvec: np.ndarray) -> np.ndarray:
-    """Axis-angle vectors (..., 3) -> rotation matrices (..., 3, 3)."""
-    rotvec = np.asarray(rotvec, dtype=np.float64)
-    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
-    axis = rotvec / np.maximum(angle, 1e-12)
-    x, y, z = np.moveaxis(axis, -1, 0)
-    zero = np.zeros_like(x)
-    skew = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(rotvec.shape[:-1] + (3, 3))
-    sin = np.sin(angle)[..., None]
-    cos = np.cos(angle)[..., None]
-    return np.eye(3) + sin * skew + (1.0 - cos) * (skew @ skew)
 
 
 @dataclass
