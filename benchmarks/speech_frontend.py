@@ -1,9 +1,11 @@
 """How well the speech front-end hears real voices, per mouth class, and how fast.
 
 Reference labels come from pocketsphinx's forced alignment with each recording's
-transcript; the front-end under test is the same acoustic model's phone loop without the
-transcript (what users get). The reference therefore shares the recognizer's acoustic
-model, which flatters it: read the figures as an upper bound on a small set.
+transcript; the front-ends under test get no transcript (what the add-on's users get): the
+same acoustic model's phone loop alone, and the product path (the words its language model
+hears, forced-aligned, checked against the phone loop). The reference therefore shares the
+recognizer's acoustic model, which flatters it: read the figures as an upper bound on a
+small set.
 
 Also measured: the recognizer's error rates against that reference (substitutions,
 deletions by phone length, insertions, boundary shift), which set ``ErrorModel``'s
@@ -11,11 +13,10 @@ defaults; the same table for the true timings corrupted by ``ErrorModel`` (the t
 side should err like the recognizer); and, on espeak-ng speech in English, German,
 Spanish and French, how many bilabial closures the English recognizer finds.
 
-Data: a folder of ``NAME.wav`` (any rate and channels) with ``NAME.txt`` transcripts. The
-recordings used in docs/speech-frontend.md ship inside pocketsphinx's source package
-(LibriVox and test utterances); docs/speech-frontend.md shows how to unpack them.
+Data: a folder of recordings (WAV, FLAC, OGG, MP3; any rate and channels) with ``NAME.txt``
+transcripts; by default the eleven in assets/real_speech.
 
-    nice .venv/bin/python benchmarks/speech_frontend.py --data /tmp/realspeech
+    nice .venv/bin/python benchmarks/speech_frontend.py
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.audio_io import load_audio
+from backend.evaluation.evaluate_cli import real_recordings
 from backend.speech import espeak
 from backend.speech.errors import ErrorModel
 from backend.speech.features import phone_occupancy
@@ -123,11 +125,11 @@ def error_rates(ops: list, short_s: float = 0.05) -> list[str]:
 
 
 def real_speech(folder: Path, recognizer: Recognizer) -> None:
-    refs, heard, simulated, ops, sim_ops = [], [], [], [], []
-    seconds = cpu = 0.0
+    phone_loop = Recognizer(recognize_words=False)
+    refs, heard, heard_words, simulated, ops, sim_ops = [], [], [], [], [], []
+    seconds = cpu = cpu_words = 0.0
     rng = np.random.default_rng(0)
-    for wav in sorted(folder.glob("*.wav")):
-        transcript = wav.with_suffix(".txt").read_text().strip()
+    for wav, transcript in real_recordings(folder):
         audio = load_audio(wav)
         duration = len(audio) / 16000
         reference = recognizer.recognize(audio, transcript)
@@ -135,12 +137,16 @@ def real_speech(folder: Path, recognizer: Recognizer) -> None:
             print(f"skipped {wav.name}: its transcript could not be aligned")
             continue
         start = time.process_time()
-        loop = recognizer.recognize(audio)
+        loop = phone_loop.recognize(audio)
         cpu += time.process_time() - start
+        start = time.process_time()
+        words = recognizer.recognize(audio)
+        cpu_words += time.process_time() - start
         seconds += duration
         n = n_frames(len(audio))
         refs.append(mouth_frames(reference.segments, n))
         heard.append(mouth_frames(loop.segments, n))
+        heard_words.append(mouth_frames(words.segments, n))
         speech = [s for s in reference.segments if s[0] != SILENCE]
         ops += edit_operations(speech, [s for s in loop.segments if s[0] != SILENCE])
         for _ in range(SIMULATIONS):
@@ -153,6 +159,9 @@ def real_speech(folder: Path, recognizer: Recognizer) -> None:
     print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard))))
     print(f"speed: {cpu / seconds * 1000:.0f} ms CPU per second of audio (phone loop, this machine)")
     print("recognizer errors: " + error_rates(ops)[0])
+    print(f"\n## The product path on the same recordings: words heard, forced-aligned (no transcript)")
+    print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard_words))))
+    print(f"speed: {cpu_words / seconds * 1000:.0f} ms CPU per second of audio (phone loop, words, alignment)")
     print(f"\n## Simulated errors (ErrorModel defaults, {SIMULATIONS} draws) on the same reference")
     print("\n".join(class_table(np.concatenate([r for r in refs for _ in range(SIMULATIONS)]),
                                  np.concatenate(simulated))))
@@ -177,15 +186,15 @@ def other_languages(recognizer: Recognizer) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/tmp/realspeech"),
-                        help="folder of NAME.wav recordings with NAME.txt transcripts")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "real_speech",
+                        help="folder of recordings with NAME.txt transcripts (default: assets/real_speech)")
     parser.add_argument("--skip-languages", action="store_true", help="skip the espeak-ng language table")
     args = parser.parse_args()
     recognizer = Recognizer()
     if args.data.is_dir():
         real_speech(args.data, recognizer)
     else:
-        print(f"no folder {args.data}: real-speech figures skipped (see docs/speech-frontend.md)")
+        print(f"no folder {args.data}: real-speech figures skipped")
     if not args.skip_languages:
         other_languages(recognizer)
 

@@ -16,3 +16,11 @@ def recognizer():
     from backend.speech.recognizer import default_recognizer
 
     return default_recognizer()  # the one features_from_audio uses
+
+
+@pytest.fixture(scope="session")
+def phone_loop():
+    """A recognizer that, without a transcript, gives the phone loop's answer alone."""
+    from backend.speech.recognizer import Recognizer
+
+    return Recognizer(recognize_words=False)

@@ -3,7 +3,11 @@ import pytest
 
 from backend.speech.phones import PHONES, SILENCE, mouth_class
 from backend.speech.recognizer import mouth_agreement, split_points
+from backend.audio_io import load_audio
+from project import ROOT
 from speech_audio import ENGLISH, speak16k
+
+REAL_SPEECH = ROOT / "assets" / "real_speech"
 
 
 def _contiguous(segments, duration):
@@ -13,9 +17,9 @@ def _contiguous(segments, duration):
     assert all(p in PHONES and b > a for p, a, b in segments)
 
 
-def test_phone_loop_hears_the_speech(recognizer, english):
+def test_phone_loop_hears_the_speech(phone_loop, english):
     audio, truth = english
-    result = recognizer.recognize(audio)
+    result = phone_loop.recognize(audio)
     _contiguous(result.segments, len(audio) / 16000)
     assert result.aligned_s == 0.0
     heard = [p for p, _, _ in result.segments if p != SILENCE]
@@ -25,21 +29,41 @@ def test_phone_loop_hears_the_speech(recognizer, english):
     assert mouth_agreement(result.segments, truth, 0.0, len(audio) / 16000) > 0.5
 
 
-def test_matching_transcript_is_forced_aligned(recognizer, english):
+def test_matching_transcript_is_forced_aligned(recognizer, phone_loop, english):
     audio, truth = english
     result = recognizer.recognize(audio, ENGLISH)
     _contiguous(result.segments, len(audio) / 16000)
     assert result.aligned_s == pytest.approx(len(audio) / 16000)
-    loop = recognizer.recognize(audio)
+    loop = phone_loop.recognize(audio)
     duration = len(audio) / 16000
     assert mouth_agreement(result.segments, truth, 0.0, duration) > mouth_agreement(loop.segments, truth, 0.0, duration)
 
 
-def test_wrong_transcript_falls_back_to_phone_recognition(recognizer, english):
+def test_wrong_transcript_falls_back_to_phone_recognition(recognizer, phone_loop, english):
     audio, _ = english
     wrong = recognizer.recognize(audio, "seven of hearts and a queen of spades on the table tonight")
     assert wrong.aligned_s == 0.0
-    assert [p for p, _, _ in wrong.segments] == [p for p, _, _ in recognizer.recognize(audio).segments]
+    assert [p for p, _, _ in wrong.segments] == [p for p, _, _ in phone_loop.recognize(audio).segments]
+
+
+def test_without_transcript_real_speech_is_aligned_to_the_words_heard(recognizer, phone_loop):
+    """On real recordings the words heard place more lip closures than the phone loop;
+    the reference is forced alignment of the true transcript."""
+    found = {"words": 0, "loop": 0}
+    total = 0
+    for name in ("austen_0870", "austen_0920", "cards_005", "goforward"):
+        audio = load_audio(REAL_SPEECH / f"{name}.flac")
+        duration = len(audio) / 16000
+        truth = recognizer.recognize(audio, (REAL_SPEECH / f"{name}.txt").read_text()).segments
+        heard = recognizer.recognize(audio)
+        _contiguous(heard.segments, duration)
+        assert heard.aligned_s == pytest.approx(duration), f"{name}: the words heard were aligned"
+        for key, segments in (("words", heard.segments), ("loop", phone_loop.recognize(audio).segments)):
+            n, count = _bilabial_closures_found(truth, segments, duration)
+            found[key] += n
+        total += count
+    assert total >= 15
+    assert found["words"] > found["loop"] and found["words"] >= 0.85 * total, (found, total)
 
 
 def test_words_missing_from_the_dictionary_are_pronounced_by_espeak(recognizer):
@@ -54,8 +78,9 @@ def test_silence_empty_and_tiny_audio(recognizer):
     assert silent.segments == [(SILENCE, 0.0, 1.0)]
     noise = np.random.default_rng(0).normal(0, 0.05, 16000 * 3).astype(np.float32)
     for n in (1, 240, 800, len(noise)):
-        result = recognizer.recognize(noise[:n], "hello there")
-        _contiguous(result.segments, n / 16000)
+        for transcript in ("hello there", None):
+            result = recognizer.recognize(noise[:n], transcript)
+            _contiguous(result.segments, n / 16000)
     assert recognizer.recognize(noise, "hello there").aligned_s == 0.0  # no words in noise
 
 
