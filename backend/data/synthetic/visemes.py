@@ -14,6 +14,9 @@ neighbours' shapes. The face leads the sound by the speaker's ``lead_s``.
 Bilabials must close the lips: after blending, every frame inside a p/b/m (or the frame
 nearest its middle, when it is shorter than a frame) is forced shut, with the jaw nearly
 closed; likewise f/v bring the lower lip under the upper teeth with the jaw almost shut.
+These frames are found in the sound's time, not the led one: the lips make the sound of a
+p/b/m or f/v (the silence, the burst, the murmur, the friction), so the contact sits
+inside the phone, however early the face starts moving toward it.
 Silence rests closed (seal 1, jaw at the speaker's rest angle).
 """
 from __future__ import annotations
@@ -169,13 +172,14 @@ def mouth_motion(segments, n_frames: int, style, stressed=(), fps: float = 25.0)
     jaw = style.rest_jaw + blended[:, JAW] * style.amplitude * style.jaw_ratio
     seal = blended[:, SEAL]
 
+    sound_times = times - style.lead_s
     for phone, start, end in segments:
         kind = mouth_class(phone)
         if kind not in ("bilabial", "labiodental"):
             continue
-        inside = np.flatnonzero((times >= start) & (times < end))
+        inside = np.flatnonzero((sound_times >= start) & (sound_times < end))
         if len(inside) == 0:
-            inside = [int(np.argmin(np.abs(times - (start + end) / 2)))]
+            inside = [int(np.argmin(np.abs(sound_times - (start + end) / 2)))]
         target = TARGETS[phone]
         for k in inside:
             if kind == "bilabial":  # lips pressed together
