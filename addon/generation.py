@@ -106,13 +106,14 @@ def build_request(context, rig):
         "start": span.audio_start,
         "end": span.audio_end if span.audio_end > span.audio_start else None,
         "style": style_spec(context, settings, rig, space),
-        "audio_scale": settings.audio_scale,
-        "style_scale": settings.style_scale,
+        "audio_scale": None if settings.use_model_guidance else settings.audio_scale,
+        "style_scale": None if settings.use_model_guidance else settings.style_scale,
         "head_motion_scale": settings.head_motion_scale,
         "steps": steps,
         "seed": settings.seed,
         "n_variations": settings.n_variations,
         "fps": span.fps,
+        "transcript": settings.transcript.strip() or None,
     }
     job_context = {
         "scene": scene.name,

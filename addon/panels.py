@@ -57,6 +57,7 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
         else:
             col.prop(settings, "audio_file")
             col.prop(settings, "file_frame_start")
+        col.prop(settings, "transcript")
 
         col = layout.column()
         col.prop(settings, "style_source")
@@ -73,8 +74,14 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
             row.prop(settings, "style_frame_end")
 
         col = layout.column(align=True)
-        col.prop(settings, "audio_scale")
-        col.prop(settings, "style_scale")
+        col.prop(settings, "use_model_guidance")
+        if settings.use_model_guidance:
+            info = service.SESSION.model_info
+            if info and "default_audio_scale" in info:
+                col.label(text=f"Audio {info['default_audio_scale']:g}, style {info['default_style_scale']:g}")
+        else:
+            col.prop(settings, "audio_scale")
+            col.prop(settings, "style_scale")
         col.prop(settings, "head_motion_scale")
         col = layout.column(align=True)
         col.prop(settings, "quality")

@@ -34,6 +34,11 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
     strip: StringProperty(name="Strip", description="Sound strip to lip-sync; empty: the active sound strip")
     audio_file: StringProperty(name="Audio File", subtype="FILE_PATH")
     file_frame_start: IntProperty(name="Start Frame", description="Frame where the audio file starts", default=1)
+    transcript: StringProperty(
+        name="Transcript",
+        description="The words spoken in the part being lip-synced, if you have them: the speech recognizer then "
+        "aligns these words instead of guessing them, which sharpens the mouth timing. Leave empty to let it listen",
+    )
     style_source: EnumProperty(
         name="Style",
         items=(
@@ -48,6 +53,10 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
     style_file: StringProperty(name="Style File", subtype="FILE_PATH")
     style_frame_start: IntProperty(name="From", default=1, min=0)
     style_frame_end: IntProperty(name="To", default=100, min=0)
+    use_model_guidance: BoolProperty(
+        name="Model's Guidance", default=True,
+        description="Use the guidance scales the model recommends; turn off to set them yourself",
+    )
     audio_scale: FloatProperty(
         name="Audio Guidance", default=1.15, min=0.0, max=10.0, soft_max=3.0,
         description="How strongly the mouth follows the speech",

@@ -22,8 +22,8 @@ def add_generation_arguments(parser):
                         help="none, a preset name of the model, a style vector .npy (128 values) or a motion clip "
                         ".npz in the model's expression space (default: none)")
     parser.add_argument("--shape", default=None, help="FLAME identity: .npy of 100 values or .npz with 'shape'")
-    parser.add_argument("--audio-scale", type=float, default=fields["audio_scale"].default, help="audio guidance scale")
-    parser.add_argument("--style-scale", type=float, default=fields["style_scale"].default, help="style guidance scale")
+    parser.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the model's)")
+    parser.add_argument("--style-scale", type=float, default=None, help="style guidance scale (default: the model's)")
     parser.add_argument("--head-motion-scale", type=float, default=fields["head_motion_scale"].default,
                         help="scale of the head rotation about its mean (0 holds the head still)")
     parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")

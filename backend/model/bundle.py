@@ -57,9 +57,16 @@ class ModelBundle:
             "samplers": list(SAMPLERS),
             "default_sampler": self.sampling["default_sampler"],
             "default_steps": int(self.sampling["default_steps"]),
+            "default_audio_scale": float(self.sampling["default_audio_scale"]),
+            "default_style_scale": float(self.sampling["default_style_scale"]),
             "max_audio_seconds": float(self.sampling["max_audio_seconds"]),
             "presets": list(self.presets),
         }
+
+    def guidance_scales(self, audio_scale: Optional[float] = None, style_scale: Optional[float] = None):
+        """The (audio, style) guidance scales to use: the given ones, else the model's defaults."""
+        return (float(self.sampling["default_audio_scale"]) if audio_scale is None else audio_scale,
+                float(self.sampling["default_style_scale"]) if style_scale is None else style_scale)
 
     def _autocast(self):
         if self._autocast_dtype is None:
@@ -111,8 +118,8 @@ class ModelBundle:
         *,
         style: Optional[np.ndarray] = None,
         shape: Optional[np.ndarray] = None,
-        audio_scale: float = 1.15,
-        style_scale: float = 3.0,
+        audio_scale: Optional[float] = None,
+        style_scale: Optional[float] = None,
         guidance: str = "incremental",
         sampler: Optional[str] = None,
         steps: Optional[int] = None,
@@ -137,6 +144,7 @@ class ModelBundle:
                              f"{self.sampling['max_audio_seconds']:.0f} s, split it into parts")
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {GUIDANCE_MODES}")
+        audio_scale, style_scale = self.guidance_scales(audio_scale, style_scale)
         sampler = sampler or self.sampling["default_sampler"]
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")

@@ -236,7 +236,8 @@ class Runner:
         if steps is None and sampler != "ddpm":  # what the model used (ddpm: all of its steps)
             steps = info["default_steps"]
         report_stage(WRITE, 0, 1, 0, 1)
-        settings = self.settings(params, sampler, steps, len(audio) / audio_io.SAMPLE_RATE)
+        scales = bundle.guidance_scales(params["audio_scale"], params["style_scale"])
+        settings = self.settings(params, sampler, steps, scales, len(audio) / audio_io.SAMPLE_RATE)
         frames = None
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
@@ -256,7 +257,7 @@ class Runner:
             "elapsed": time.perf_counter() - started,
         }
 
-    def settings(self, params, sampler, steps, duration) -> dict:
+    def settings(self, params, sampler, steps, scales, duration) -> dict:
         """What produced an output, stored in the .npz next to the motion (JSON-safe)."""
         style = params["style"] or {"kind": "none"}
         return {
@@ -266,8 +267,8 @@ class Runner:
             "audio_seconds": round(duration, 6),
             "style": {k: v for k, v in style.items() if k not in ("exp", "pose", "values")},
             "shape_given": params["shape"] is not None,
-            "audio_scale": params["audio_scale"],
-            "style_scale": params["style_scale"],
+            "audio_scale": scales[0],
+            "style_scale": scales[1],
             "head_motion_scale": params["head_motion_scale"],
             "sampler": sampler,
             "steps": steps,

@@ -29,6 +29,7 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
         logs = []
         for source, style, quality in (("STRIP", "PRESET", "CUSTOM"), ("FILE", "ACTION", "DRAFT"), ("STRIP", "FILE", "HIGH")):
             settings.audio_source, settings.style_source, settings.quality = source, style, quality
+            settings.use_model_guidance = source == "STRIP"
             logs.append(draw(panels.DIFFPOSETALK_PT_lip_sync))
         scene.sequence_editor_create()
         bpy.ops.diffposetalk.add_head(kind="BUILTIN")
@@ -64,6 +65,7 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     drawn = state["drawn"]
     assert ["operator", "diffposetalk.generate"] in drawn[0] and ["prop", "steps"] in drawn[0]
     assert ["prop", "style_frame_end"] in drawn[1] and ["prop", "audio_file"] in drawn[1]
+    assert ["prop", "audio_scale"] in drawn[1] and ["prop", "audio_scale"] not in drawn[0], "own guidance shows sliders"
     assert [e for e in drawn[3] if e[0] == "prop_search"] and ["list", "variations"] in drawn[3]
     assert ["operator", "diffposetalk.apply_mapping"] not in drawn[3], "the built-in head's armature is selected"
     assert ["prop", "stats"] in drawn[5] and ["prop", "stats"] not in drawn[4]
@@ -82,12 +84,15 @@ def test_generate_on_a_sound_strip_with_variations(blender_addon):
         (TMP / "line.wav").unlink()
         rig.select_set(True); bpy.context.view_layer.objects.active = rig
         scene.diffposetalk.n_variations = 3
+        scene.diffposetalk.transcript = " the line "
         bpy.ops.ed.undo_push(message="before")
         before = snapshot()
         assert generate() is None
         out = {"busy_after_submit": service.SESSION.busy}
         job = service.SESSION.job
-        out["request"] = {k: job.steps[-1][1][k] for k in ("start", "end", "fps", "n_variations", "audio_scale")}
+        out["request"] = {k: job.steps[-1][1][k] for k in ("start", "end", "fps", "n_variations")}
+        out["transcript"] = job.steps[-1][1]["transcript"]
+        out["guidance"] = [job.steps[-1][1][k] for k in ("audio_scale", "style_scale")]
         drain()
         after = snapshot()
         bpy.ops.ed.undo()
@@ -110,7 +115,9 @@ def test_generate_on_a_sound_strip_with_variations(blender_addon):
     )
     assert state["busy_after_submit"], "generate returns while the backend works"
     assert state["one_undo_step"] == [True, True] and state["redo"], "applying is one undo step"
-    assert state["request"] == pytest.approx({"start": 0.5, "end": 2.0, "fps": 30.0, "n_variations": 3, "audio_scale": 1.15})
+    assert state["request"] == pytest.approx({"start": 0.5, "end": 2.0, "fps": 30.0, "n_variations": 3})
+    assert state["guidance"] == [None, None], "by default the model's own guidance"
+    assert state["transcript"] == "the line"
     assert "45 frames" in state["message"] and "3 variation" in state["message"], state["message"]
     assert state["variations"] == ["Variation 1", "Variation 2", "Variation 3"]
     assert state["take"] == [state["take"][0], 26, 70]

@@ -75,3 +75,21 @@ def test_pipeline_batches_three_branches_and_combines_them(mode):
     exp, pose = vector_to_motion(x0[0].numpy(), bundle.stats)
     np.testing.assert_allclose(out[0]["exp"], exp, atol=1e-4)
     np.testing.assert_allclose(out[0]["pose"], pose, atol=1e-4)
+
+
+def test_unset_scales_take_the_models_recorded_guidance():
+    loaded = tiny_loaded(audio="mel")
+    loaded.sampling.update(default_audio_scale=2.0, default_style_scale=1.0)
+    bundle = ModelBundle(loaded)
+    assert (bundle.info()["default_audio_scale"], bundle.info()["default_style_scale"]) == (2.0, 1.0)
+    audio = np.random.default_rng(0).normal(size=32000).astype(np.float32)
+    style = np.random.default_rng(1).normal(size=bundle.config.denoiser.style_dim).astype(np.float32)
+    run = dict(style=style, sampler="ddim", steps=2, seed=3)
+    recorded = bundle.generate(audio, **run)[0]["exp"]
+    np.testing.assert_array_equal(recorded, bundle.generate(audio, audio_scale=2.0, style_scale=1.0, **run)[0]["exp"])
+    assert not np.allclose(recorded, bundle.generate(audio, audio_scale=1.15, style_scale=3.0, **run)[0]["exp"])
+
+
+def test_released_checkpoints_default_to_the_reference_guidance():
+    info = ModelBundle(tiny_loaded(audio="mel")).info()
+    assert (info["default_audio_scale"], info["default_style_scale"]) == (1.15, 3.0)

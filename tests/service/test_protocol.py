@@ -96,7 +96,7 @@ def test_encode_refuses_nan_and_non_json():
 def test_generate_defaults_and_normalisation():
     params = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "fps": 30, "seed": 4})
     assert params["fps"] == 30.0 and isinstance(params["fps"], float)
-    assert params["audio_scale"] == 1.15 and params["style_scale"] == 3.0 and params["n_variations"] == 1
+    assert params["audio_scale"] is None and params["style_scale"] is None and params["n_variations"] == 1
     assert params["style"] is None and params["steps"] is None and params["overwrite"] is True
 
 
@@ -107,7 +107,8 @@ def test_generate_defaults_and_normalisation():
     ({"audio": "a.wav", "output": "o.npz", "steps": 2.5}, "steps"),
     ({"audio": "a.wav", "output": "o.npz", "seed": True}, "seed"),
     ({"audio": "a.wav", "output": "o.npz", "seed": -1}, "seed"),
-    ({"audio": "a.wav", "output": "o.npz", "audio_scale": None}, "audio_scale"),
+    ({"audio": "a.wav", "output": "o.npz", "audio_scale": -0.5}, "audio_scale"),
+    ({"audio": "a.wav", "output": "o.npz", "style_scale": 21}, "style_scale"),
     ({"audio": "a.wav", "output": "o.npz", "start": -0.5}, "start"),
     ({"audio": "a.wav", "output": "o.npz", "end": 0}, "end"),
     ({"audio": "a.wav", "output": "o.npz", "style": {"kind": "preset"}}, "style"),
