@@ -29,8 +29,8 @@ def add_arguments(parser):
     parser.add_argument("--diversity-clips", type=int, default=2, help="clips that get the extra samples (default: 2)")
     parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
-    parser.add_argument("--audio-scale", type=float, default=1.15)
-    parser.add_argument("--style-scale", type=float, default=3.0)
+    parser.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the model's)")
+    parser.add_argument("--style-scale", type=float, default=None, help="style guidance scale (default: the model's)")
     parser.add_argument("--flame", type=Path, help="FLAME model file, for a model in the 'flame' space")
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (default: evaluation)")
 
@@ -150,18 +150,22 @@ def evaluate_real(bundle, ehead, folder, generate_kwargs: dict):
         if recognition.aligned_s < 0.5 * len(audio) / 16000:
             log.warning("%s: forced alignment covered only %.1f of %.1f s; phone times are partly the phone loop's",
                         path.name, recognition.aligned_s, len(audio) / 16000)
-        motion = bundle.generate(audio, transcript=transcript, **generate_kwargs)[0]
-        result = evaluate_clip(ehead, motion, audio, recognition.segments, path.stem)
-        results.append(result)
-        if first is None:
-            first = (motion, recognition.segments, None, path.stem)
-        log.info("%s: bilabials closed %.2f, open vowels open %.2f, rest closed %.2f", path.stem,
-                 result.lipsync["bilabials_closed"], result.lipsync["open_vowels_open"], result.lipsync["rest_closed"])
+        # With the transcript (generate's --transcript) and without: the add-on sends none,
+        # so the recognizer alone is what its takes get.
+        for kind, text in (("real", transcript), ("real, no transcript", None)):
+            motion = bundle.generate(audio, transcript=text, **generate_kwargs)[0]
+            result = evaluate_clip(ehead, motion, audio, recognition.segments, path.stem, kind=kind)
+            results.append(result)
+            if first is None:
+                first = (motion, recognition.segments, None, path.stem)
+            log.info("%s (%s): bilabials closed %.2f, open vowels open %.2f, rest closed %.2f", path.stem, kind,
+                     result.lipsync["bilabials_closed"], result.lipsync["open_vowels_open"],
+                     result.lipsync["rest_closed"])
     return results, first
 
 
 def evaluate(model, out, corpus=None, split="test", real=None, clips=8, seconds=12.0, seeds=3, diversity_clips=2,
-             flame=None, sampler=None, steps=None, audio_scale=1.15, style_scale=3.0) -> dict:
+             flame=None, sampler=None, steps=None, audio_scale=None, style_scale=None) -> dict:
     """Evaluate ``model`` (a folder or a loaded bundle) and write the report to ``out``.
     Returns the summary ({"synthetic": {...}, "real": {...}})."""
     from ..heads import load_head
@@ -175,6 +179,7 @@ def evaluate(model, out, corpus=None, split="test", real=None, clips=8, seconds=
     if bundle.expression_space == "flame" and flame is None:
         raise ValueError("this model animates FLAME: pass --flame PATH to the FLAME model file for the vertex metrics")
     ehead = eval_head(load_head("builtin" if bundle.expression_space == "arkit" else flame))
+    audio_scale, style_scale = bundle.guidance_scales(audio_scale, style_scale)
     kwargs = {"sampler": sampler, "steps": steps, "audio_scale": audio_scale, "style_scale": style_scale}
     results, plots, setup = [], {}, {"model": bundle.name, "sampler": sampler or bundle.sampling["default_sampler"],
                                      "steps": steps or bundle.sampling["default_steps"],

@@ -243,7 +243,8 @@ def _fmt(value) -> str:
 KIND_TITLES = {
     "synthetic": "held-out synthetic speech (recognizer)",
     "synthetic, true phones": "held-out synthetic speech (true phone times)",
-    "real": "real speech (recognizer)",
+    "real": "real speech (recognizer + transcript)",
+    "real, no transcript": "real speech (recognizer alone)",
     "ground truth": "held-out synthetic ground truth",
 }
 

@@ -4,12 +4,13 @@
 2. train the style encoder (NT-Xent);
 3. train the denoiser: compact network, phonetic ("frames") audio encoder on
    ``backend.speech`` features, vertex losses through the built-in head;
-4. add the named style presets;
-5. evaluate on held-out speakers (and real recordings with --real) and write the model
+4. choose the default guidance scales on the validation speakers;
+5. add the named style presets;
+6. evaluate on held-out speakers (and real recordings with --real) and write the model
    to backend/models/default and the report to docs/evaluation.md.
 
 Every stage resumes where it stopped: run the same command again after an interruption.
-The sizes are chosen so that the whole recipe takes about 40 minutes on a 2-core CPU.
+The sizes are chosen so that the whole recipe takes about an hour on an idle 2-core CPU.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Recipe:
     style_steps: int = 300
     style_batch: int = 32
     style_layers: int = 2
-    denoiser_steps: int = 1200
+    denoiser_steps: int = 3000
     denoiser_batch: int = 12
     lr: float = 1e-3
     warmup: int = 100
@@ -44,6 +45,7 @@ class Recipe:
     loss_vertices: int = 800
     checkpoint_every: int = 250
     eval_clips: int = 8
+    guidance_clips: int = 4
 
 
 def default_config(recipe: Recipe, feature_dim: int):
@@ -67,7 +69,10 @@ def add_arguments(parser):
                         help="where the finished model goes (default: backend/models/default)")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "evaluation.md",
                         help="where the evaluation report goes (default: docs/evaluation.md)")
-    parser.add_argument("--real", type=Path, help="folder of real recordings with .txt transcripts for the report")
+    real = ROOT / "assets" / "real_speech"
+    parser.add_argument("--real", type=Path, default=real if real.is_dir() else None,
+                        help="folder of real recordings with .txt transcripts for the report "
+                        "(default: assets/real_speech of a source checkout)")
     parser.add_argument("--clips", type=int, default=r.clips, help=f"synthetic clips (default: {r.clips})")
     parser.add_argument("--speakers", type=int, default=r.speakers, help=f"synthetic speakers (default: {r.speakers})")
     parser.add_argument("--style-steps", type=int, default=r.style_steps)
@@ -100,14 +105,16 @@ def make_corpus(root: Path, recipe: Recipe, seed: int = 0):
     log.info("corpus: %s", summary)
 
 
-def add_presets(checkpoint: Path, corpus: Path, out: Path):
-    """Copy the trained checkpoint to ``out`` with the named style presets added."""
+def add_presets(checkpoint: Path, corpus: Path, out: Path, sampling: dict):
+    """Copy the trained checkpoint to ``out`` with the named style presets and ``sampling``
+    (defaults such as the guidance scales) added."""
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from .presets import make_presets
 
     loaded = load_checkpoint(checkpoint)
     loaded.presets = make_presets(loaded.style_encoder, corpus, loaded.stats, loaded.config.denoiser.head_pose)
     loaded.name = MODEL_NAME
+    loaded.sampling.update(sampling)
     save_checkpoint(out, loaded)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     if size > MAX_MODEL_BYTES:
@@ -125,7 +132,19 @@ def load_seconds(model: Path) -> float:
     return time.monotonic() - started
 
 
-def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, losses: dict, load_s: float) -> str:
+def choose_guidance(checkpoint: Path, corpus: Path, clips: int):
+    """-> (chosen GuidanceTrial, markdown table of the search) on the validation split."""
+    from ..model import load_model
+    from .guidance_search import best_trial, search_guidance, trials_table
+
+    trials = search_guidance(load_model(checkpoint), corpus, "val", clips)
+    chosen = best_trial(trials)
+    log.info("default guidance: audio %g, style %g", chosen.audio_scale, chosen.style_scale)
+    return chosen, trials_table(trials, chosen)
+
+
+def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, losses: dict, load_s: float,
+                     guidance_table: str) -> str:
     """The markdown paragraph that says how the model in the report was made."""
     from ..data.format import read_manifest
 
@@ -140,7 +159,10 @@ def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, los
         "- Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()) + ".",
         f"- Model: {size / 2**20:.1f} MiB, loads in {load_s:.2f} s (torch already imported).",
         "- Last logged denoiser losses (unweighted): " + ", ".join(f"{k} {v:.3g}" for k, v in losses.items()) + ".",
+        "- Default guidance, chosen on the validation speakers (true phone times, 20 steps) by the mean of the "
+        "closure, open-vowel and rest rates; the bold row is stored in the model and used below:",
         "",
+        guidance_table,
     ]
     return "\n".join(lines)
 
@@ -205,12 +227,17 @@ def run(args) -> int:
         decay=0.5),
         args.device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices)
     lap("denoiser")
-    size = add_presets(work / "denoiser" / CHECKPOINT_DIR, corpus, args.out)
+    checkpoint = work / "denoiser" / CHECKPOINT_DIR
+    chosen, guidance_table = choose_guidance(checkpoint, corpus, recipe.guidance_clips)
+    lap("guidance")
+    size = add_presets(checkpoint, corpus, args.out, {"default_audio_scale": chosen.audio_scale,
+                                                      "default_style_scale": chosen.style_scale})
     evaluation = work / "evaluation"
     summary = evaluate(args.out, evaluation, corpus=corpus, split="test", real=args.real, clips=recipe.eval_clips)
     lap("evaluation")
     losses = result.losses or _logged_losses(work / "denoiser")
-    publish_report(evaluation, args.report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(args.out)))
+    publish_report(evaluation, args.report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(args.out),
+                                                          guidance_table))
     log.info("all done in %.0f s", sum(seconds.values()))
     for kind, values in summary.items():
         print(kind, " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))

@@ -8,6 +8,7 @@ import pytest
 from backend.evaluation.lipsync import lipsync_report
 
 DEFAULT = Path(__file__).resolve().parents[2] / "backend" / "models" / "default"
+REAL_SPEECH = Path(__file__).resolve().parents[2] / "assets" / "real_speech"
 
 pytestmark = pytest.mark.skipif(not (DEFAULT / "config.json").exists(), reason="the default model is not built yet")
 
@@ -23,9 +24,6 @@ def test_default_model_is_small_and_has_presets():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped default model (a short CPU run of train-default) is below the minimum: "
-                   "18 of 27 closures (67 %) on this speaker, under the 85 % minimum (docs/evaluation.md); "
-                   "strict, so this marker must go when a model meets the minimum")
 def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
     from backend.data.synthetic.generate import CorpusConfig, make_clip
     from backend.evaluation.evaluate_cli import TruePhones, true_phone_bundle
@@ -58,3 +56,27 @@ def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
     assert report.open_vowels_open >= 0.7
     if report.rest_frames:
         assert report.rest_closed >= 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="below the minimum on real voices without a transcript: 27 of 35 closures (77 %), "
+                   "29 of 35 (83 %) with the transcript; the misses are mostly short word-final /b/ ('clubs') "
+                   "(docs/evaluation.md); strict, so this marker must go when a model meets the minimum")
+def test_default_model_lip_syncs_real_voices_from_the_recognizer_alone():
+    """The add-on's path: real recordings, no transcript. The labels (phone times) come from
+    forced alignment of each recording's transcript."""
+    from backend.evaluation.evaluate_cli import evaluate_real
+    from backend.evaluation.report import aggregate, eval_head
+    from backend.heads import load_head
+    from backend.model import load_model
+
+    results, _ = evaluate_real(load_model(DEFAULT), eval_head(load_head("builtin")), REAL_SPEECH, {})
+    summary = aggregate(results)
+    alone = summary["real, no transcript"]
+    print({kind: {k: round(v, 3) for k, v in values.items() if k.startswith("pooled")} for kind, values in summary.items()})
+    assert alone["clips"] == 11 and alone["lipsync_bilabials"] * alone["clips"] >= 20
+    assert alone["pooled_bilabials_closed"] >= 0.85
+    assert alone["pooled_open_vowels_open"] >= 0.7
+    assert alone["lipsync_open_vowel_opening_mm"] >= 6.0
+    if alone.get("pooled_rest_closed") == alone.get("pooled_rest_closed"):  # not NaN: some silence was long enough
+        assert alone["pooled_rest_closed"] >= 0.8

@@ -31,10 +31,12 @@ def test_evaluate_cli_writes_report_with_metrics_and_plots(tiny_corpus, tiny_mod
     report = (out / "report.md").read_text()
     assert "| LVE, mm |" in report and "| bilabials closed (<= 2 mm), fraction |" in report
     assert ("| held-out synthetic ground truth | held-out synthetic speech (recognizer) | "
-            "held-out synthetic speech (true phone times) | real speech (recognizer) |") in report
+            "held-out synthetic speech (true phone times) | real speech (recognizer + transcript) | "
+            "real speech (recognizer alone) |") in report
     data = json.loads((out / "metrics.json").read_text(), parse_constant=_reject_constant)
     synthetic, real_summary = data["summary"]["synthetic"], data["summary"]["real"]
     assert synthetic["clips"] == 2 and real_summary["clips"] == 1
+    assert data["summary"]["real, no transcript"]["clips"] == 1
     assert data["summary"]["synthetic, true phones"]["clips"] == 2
     assert data["summary"]["ground truth"]["clips"] == 2
     for key in ("lve_mm", "fdd_1e5m", "mod_mm", "beat_alignment", "style_cosine_own", "diversity_mm"):

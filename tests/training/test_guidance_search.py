@@ -1,0 +1,30 @@
+import math
+
+from backend.model import load_model
+from backend.training.guidance_search import GuidanceTrial, best_trial, search_guidance, trials_table
+
+
+def _trial(audio, closures, lve, rest=1.0):
+    return GuidanceTrial(audio, 1.0, closures, 1.0, rest, lve)
+
+
+def test_best_trial_takes_the_top_score_and_breaks_near_ties_by_vertex_error():
+    trials = [_trial(1.0, 0.70, 1.0), _trial(1.5, 0.91, 3.0), _trial(2.0, 0.905, 2.0), _trial(2.5, 0.89, 1.5),
+              _trial(3.0, 0.99, 1.0, rest=0.2)]
+    assert best_trial(trials) is trials[2]  # 0.91 and 0.905 tie within 0.003 of the mean; lower LVE wins
+    assert best_trial(trials[:2]) is trials[1]
+
+
+def test_score_leaves_out_rest_when_no_clip_has_silence():
+    assert _trial(1.0, 0.5, 1.0, rest=math.nan).score == 0.75
+
+
+def test_search_measures_every_pair_on_held_out_clips(tiny_corpus, tiny_model):
+    bundle = load_model(tiny_model / "checkpoint")
+    trials = search_guidance(bundle, tiny_corpus, "test", clips=1, seconds=4.0, grid=((1.0, 1.0), (2.5, 2.0)))
+    assert [(t.audio_scale, t.style_scale) for t in trials] == [(1.0, 1.0), (2.5, 2.0)]
+    for t in trials:
+        assert 0.0 <= t.open_vowels_open <= 1.0 and t.lve_mm > 0.0
+    assert trials[0].lve_mm != trials[1].lve_mm, "the scales reach the sampler"
+    table = trials_table(trials, best_trial(trials))
+    assert table.count("\n") == 4 and table.count("**") == 14
