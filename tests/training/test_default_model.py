@@ -59,9 +59,6 @@ def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="below the minimum on real voices without a transcript: 27 of 35 closures (77 %), "
-                   "29 of 35 (83 %) with the transcript; the misses are mostly short word-final /b/ ('clubs') "
-                   "(docs/evaluation.md); strict, so this marker must go when a model meets the minimum")
 def test_default_model_lip_syncs_real_voices_from_the_recognizer_alone():
     """The add-on's path: real recordings, no transcript. The labels (phone times) come from
     forced alignment of each recording's transcript."""
