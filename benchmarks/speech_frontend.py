@@ -159,7 +159,7 @@ def real_speech(folder: Path, recognizer: Recognizer) -> None:
     print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard))))
     print(f"speed: {cpu / seconds * 1000:.0f} ms CPU per second of audio (phone loop, this machine)")
     print("recognizer errors: " + error_rates(ops)[0])
-    print(f"\n## The product path on the same recordings: words heard, forced-aligned (no transcript)")
+    print("\n## The product path on the same recordings: words heard, forced-aligned (no transcript)")
     print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard_words))))
     print(f"speed: {cpu_words / seconds * 1000:.0f} ms CPU per second of audio (phone loop, words, alignment)")
     print(f"\n## Simulated errors (ErrorModel defaults, {SIMULATIONS} draws) on the same reference")

@@ -67,12 +67,13 @@ def true_phone_bundle(bundle, phones: TruePhones):
 
 
 def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_seconds: float, seeds: int,
-                    diversity_clips: int, generate_kwargs: dict):
+                    diversity_clips: int, generate_kwargs: dict, with_recognizer: bool = True):
     """-> (results, style summary, plot inputs of the first clip).
 
     A "frames" model is run twice per clip: with the recognizer (the product path, kind
-    "synthetic") and with the clip's true phone times (kind "synthetic, true phones");
-    the ground-truth motion is measured too (kind "ground truth").
+    "synthetic"; left out when ``with_recognizer`` is False) and with the clip's true phone
+    times (kind "synthetic, true phones"); the ground-truth motion is measured too (kind
+    "ground truth").
     """
     from ..data.format import load_audio, load_clip, read_manifest
     from .metrics import cosine_similarity
@@ -88,8 +89,9 @@ def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_secon
     order = [group[i] for i in range(max(map(len, by_speaker.values()))) for group in by_speaker.values()
              if i < len(group)][:max_clips]
     phones = TruePhones()
-    runs = [("synthetic", bundle)]
-    if bundle.config.audio_encoder.kind == "frames":
+    frames_model = bundle.config.audio_encoder.kind == "frames"
+    runs = [("synthetic", bundle)] if with_recognizer or not frames_model else []
+    if frames_model:
         runs.append(("synthetic, true phones", true_phone_bundle(bundle, phones)))
     results, outputs, references, first = [], {}, {}, {}
     for k, record in enumerate(order):

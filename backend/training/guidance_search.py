@@ -60,7 +60,7 @@ def search_guidance(bundle, corpus, split: str = "val", clips: int = 4, seconds:
     for audio_scale, style_scale in grid:
         kwargs = {"audio_scale": audio_scale, "style_scale": style_scale}
         results, _, _ = evaluate_corpus(bundle, ehead, corpus, split, clips, seconds, seeds=1, diversity_clips=0,
-                                        generate_kwargs=kwargs)
+                                        generate_kwargs=kwargs, with_recognizer=False)
         summary = aggregate(results)
         means = summary.get(SCORED_KIND) or summary["synthetic"]
         trial = GuidanceTrial(audio_scale, style_scale, means.get("pooled_gt_closures_reached", math.nan),
