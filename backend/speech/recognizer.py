@@ -7,8 +7,10 @@ dictionary) heard, because the dictionary's pronunciations place the lip closure
 speech more often than the phone loop does (32 against 26 of 35 on the recordings in
 assets/real_speech). The alignment is checked against the phone loop: one that fails, or
 that agrees with what the phone loop heard on too few speech frames (words that do not
-match the audio, such as English words forced onto another language), is replaced by the
-phone loop's answer, so there is always a result.
+match the audio), is replaced by the phone loop's answer, so there is always a result.
+Words the decoder heard must also fit the sound nearly as well as the phone loop does:
+the language model writes down English words whatever the language, and English words
+forced onto Spanish or German speech miss most of its lip closures.
 
 Audio of any length is cut at quiet points into chunks of at most ``max_chunk_s`` and
 decoded chunk by chunk, so the decoder's memory does not grow with the input.
@@ -37,6 +39,12 @@ PHONE_LOOP = dict(lw=2.0, beam=1e-20, pbeam=1e-20)
 # speech that the wide ones drop) and then with wide beams (they rescue some synthetic
 # utterances that the default ones lose).
 ALIGN_CONFIGS = ({}, dict(beam=1e-100, wbeam=1e-80, pbeam=1e-100, lw=1.0))
+# Heard words are kept only when their alignment's acoustic score is at most this much
+# below the phone loop's, per 10 ms frame, in pocketsphinx's score units. Measured
+# (docs/speech-frontend.md): real English recordings 4.8-18.3 below (16 of 17; an 11 kHz
+# one 26.5), 4.7-13.6 with noise at 10 dB SNR where the agreement check passes;
+# espeak-ng speech in nine other languages 23.1-37.9 below (espeak-ng English 27.5-36.3).
+HEARD_WORDS_MAX_SCORE_DROP = 21.0
 QUIET_DB = 55.0  # a phone this far below the loud frames is not speech
 ABSOLUTE_QUIET_DB = -80.0  # nor is one below this level (dB full scale)
 
@@ -80,12 +88,16 @@ class Recognizer:
         chunks = split_points(audio, self.max_chunk_s)
         words = _words(transcript) if transcript else []
         with self._lock:
-            heard = [self._phone_loop(pcm[a:b], a / SAMPLE_RATE) for a, b in chunks]
+            loops = [self._phone_loop(pcm[a:b], a / SAMPLE_RATE) for a, b in chunks]
+            heard = [loop for loop, _ in loops]
             segments, aligned = [], 0.0
-            for (a, b), loop, chunk_words in zip(chunks, heard, _share_words(words, heard)):
+            for (a, b), (loop, loop_score), chunk_words in zip(chunks, loops, _share_words(words, heard)):
+                least_score = None  # a transcript is the user's word: only the agreement check
                 if not words and self._word_decoder is not None:
                     chunk_words = self._heard_words(pcm[a:b])
-                result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop) if chunk_words else None
+                    least_score = loop_score - HEARD_WORDS_MAX_SCORE_DROP
+                result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop, least_score) \
+                    if chunk_words else None
                 if result is None:
                     segments += loop
                 else:
@@ -93,18 +105,23 @@ class Recognizer:
                     aligned += (b - a) / SAMPLE_RATE
         return Recognition(tidy_segments(_quiet_is_silence(segments, audio), duration), aligned)
 
-    def _phone_loop(self, pcm: np.ndarray, offset: float) -> list:
+    def _phone_loop(self, pcm: np.ndarray, offset: float) -> tuple:
+        """(phone segments, acoustic score per frame); nothing heard: ([], -inf)."""
         if len(pcm) < _FRAME:
-            return []
+            return [], -np.inf
         decoder = self._loop
         try:
             _decode(decoder, pcm)
         except RuntimeError as error:  # too short or too odd to decode: nothing heard
             logger.debug("phone recognition failed (%s)", error)
-            return []
-        # seg() end frames are inclusive; it is None when nothing was decoded
-        return [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
-                for s in decoder.seg() or ()]
+            return [], -np.inf
+        found = list(decoder.seg() or ())  # None when nothing was decoded
+        if not found:
+            return [], -np.inf
+        # seg() end frames are inclusive
+        segments = [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
+                    for s in found]
+        return segments, sum(s.ascore for s in found) / decoder.n_frames()
 
     def _heard_words(self, pcm: np.ndarray) -> list:
         """The words the large-vocabulary decoder hears in ``pcm`` (none when it hears nothing)."""
@@ -118,8 +135,11 @@ class Recognizer:
         hypothesis = self._word_decoder.hyp()
         return _words(hypothesis.hypstr) if hypothesis is not None else []
 
-    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list):
-        """Phone-level forced alignment, or None when it fails or contradicts the phone loop."""
+    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, least_score: float | None):
+        """Phone-level forced alignment, or None when it fails or contradicts the phone loop.
+
+        least_score: the lowest acoustic score per frame accepted (None: any).
+        """
         for decoder in self._aligners:
             try:
                 for word in words:
@@ -135,10 +155,16 @@ class Recognizer:
                 continue
             if alignment is None:
                 continue
+            phones = list(alignment.phones())
             segments = [(_phone(p.name), offset + p.start * FRAME_S, offset + (p.start + p.duration) * FRAME_S)
-                        for p in alignment.phones()]
+                        for p in phones]
             if all(phone == SILENCE for phone, _, _ in segments):
                 continue  # the words were not placed anywhere
+            score = sum(p.score for p in phones) / decoder.n_frames()
+            if least_score is not None and score < least_score:
+                logger.info("the words heard do not fit the sound (score %.1f, least %.1f); "
+                            "using phone recognition", score, least_score)
+                return None
             agreement = mouth_agreement(segments, loop, offset, len(pcm) / SAMPLE_RATE)
             if agreement >= self.min_agreement:
                 return segments

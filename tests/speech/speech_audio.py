@@ -1,4 +1,4 @@
-"""Synthetic speech shared by the speech front-end tests (espeak-ng, deterministic)."""
+"""Synthetic speech shared by the speech front-end tests (espeak-ng; its timing varies by a few samples from run to run)."""
 from __future__ import annotations
 
 from backend.audio_io import resample

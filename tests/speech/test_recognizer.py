@@ -121,6 +121,7 @@ def test_other_languages_still_give_phones_and_closures(recognizer, voice, text,
     audio, truth = speak16k(text, voice=voice)
     result = recognizer.recognize(audio)
     _contiguous(result.segments, len(audio) / 16000)
+    assert result.aligned_s == 0.0, "English words heard in other languages are not aligned"
     found, total = _bilabial_closures_found(truth, result.segments, len(audio) / 16000)
     assert total >= 8 and found >= at_least * total
 
