@@ -178,7 +178,8 @@ def publish_report(evaluation: Path, report: Path, preamble: str = ""):
         shutil.copy(png, images / png.name)
     relative = os.path.relpath(images, report.parent)
     text = re.sub(r"\]\(([^)/]+\.png)\)", lambda m: f"]({relative}/{m.group(1)})", text)
-    report.write_text(text)
+    # the report is read in the repository: this machine's checkout path means nothing there
+    report.write_text(text.replace(f"{ROOT}{os.sep}", ""))
 
 
 def _logged_losses(run: Path) -> dict:

@@ -3,6 +3,7 @@ import json
 
 from backend.model import load_model
 from backend.training import train_denoiser_cli, train_style_cli
+from backend.training.train_default_cli import ROOT, publish_report
 
 from .conftest import tiny_config
 
@@ -31,3 +32,20 @@ def test_train_style_then_denoiser_commands_make_a_loadable_model(tiny_corpus, t
     assert bundle.name == "tiny" and bundle.expression_space == "arkit"
     assert bundle.config.style_encoder.n_layers == 1  # the trained encoder's config, not the file's
     assert "denoiser step 2/2" in (run / "train.log").read_text()
+
+
+def test_published_report_names_repository_paths_relatively(tmp_path):
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
+    (evaluation / "report.md").write_text(
+        f"# Evaluation of tiny\n\nSetup: held-out {ROOT / 'runs' / 'default' / 'corpus'} split test, "
+        f"real speech {tmp_path / 'speech'}\n\n![mouth](mouth_real.png)\n")
+    (evaluation / "mouth_real.png").write_bytes(b"png")
+    report = tmp_path / "docs" / "evaluation.md"
+    publish_report(evaluation, report, "- made for this test")
+    text = report.read_text()
+    assert text.startswith("# Evaluation of tiny\n\n- made for this test\n")
+    assert "held-out runs/default/corpus split test" in text
+    assert f"real speech {tmp_path / 'speech'}" in text  # outside the repository: left whole
+    assert "](images/evaluation/mouth_real.png)" in text
+    assert (tmp_path / "docs" / "images" / "evaluation" / "mouth_real.png").read_bytes() == b"png"
