@@ -5,12 +5,13 @@ ships with pocketsphinx). It then forced-aligns words: the transcript when there
 otherwise the words its large-vocabulary decoder (pocketsphinx's en-us language model and
 dictionary) heard, because the dictionary's pronunciations place the lip closures of real
 speech more often than the phone loop does (32 against 26 of 35 on the recordings in
-assets/real_speech). The alignment is checked against the phone loop: one that fails, or
-that agrees with what the phone loop heard on too few speech frames (words that do not
-match the audio), is replaced by the phone loop's answer, so there is always a result.
-Words the decoder heard must also fit the sound nearly as well as the phone loop does:
-the language model writes down English words whatever the language, and English words
-forced onto Spanish or German speech miss most of its lip closures.
+assets/real_speech). An alignment that fails or does not match the audio is replaced by
+the phone loop's answer, so there is always a result. Matching is judged two ways: the
+alignment agrees with the phone loop's mouth classes on enough speech frames, and its
+acoustic score is not far below the phone loop's. Words the decoder heard must pass both:
+its language model writes down English words whatever the language, and English words
+forced onto Spanish or German speech miss most of its lip closures. A transcript must
+pass either: under noise the phone loop goes astray while the true words still fit.
 
 Audio of any length is cut at quiet points into chunks of at most ``max_chunk_s`` and
 decoded chunk by chunk, so the decoder's memory does not grow with the input.
@@ -39,12 +40,13 @@ PHONE_LOOP = dict(lw=2.0, beam=1e-20, pbeam=1e-20)
 # speech that the wide ones drop) and then with wide beams (they rescue some synthetic
 # utterances that the default ones lose).
 ALIGN_CONFIGS = ({}, dict(beam=1e-100, wbeam=1e-80, pbeam=1e-100, lw=1.0))
-# Heard words are kept only when their alignment's acoustic score is at most this much
-# below the phone loop's, per 10 ms frame, in pocketsphinx's score units. Measured
-# (docs/speech-frontend.md): real English recordings 4.8-18.3 below (16 of 17; an 11 kHz
-# one 26.5), 4.7-13.6 with noise at 10 dB SNR where the agreement check passes;
-# espeak-ng speech in nine other languages 23.1-37.9 below (espeak-ng English 27.5-36.3).
-HEARD_WORDS_MAX_SCORE_DROP = 21.0
+# An alignment fits the sound when its acoustic score is at most this much below the
+# phone loop's, per 10 ms frame, in pocketsphinx's score units. Measured
+# (docs/speech-frontend.md), words heard: real English 4.8-18.3 below (16 of 17
+# recordings; an 11 kHz one 26.5); espeak-ng speech in nine other languages 23.1-37.9
+# (espeak-ng English 27.5-36.3). True transcripts of real English 6-18, and up to 25 with
+# white noise at 10 dB SNR; wrong ones 29-67.
+MAX_SCORE_DROP = 21.0
 QUIET_DB = 55.0  # a phone this far below the loud frames is not speech
 ABSOLUTE_QUIET_DB = -80.0  # nor is one below this level (dB full scale)
 
@@ -92,11 +94,10 @@ class Recognizer:
             heard = [loop for loop, _ in loops]
             segments, aligned = [], 0.0
             for (a, b), (loop, loop_score), chunk_words in zip(chunks, loops, _share_words(words, heard)):
-                least_score = None  # a transcript is the user's word: only the agreement check
-                if not words and self._word_decoder is not None:
+                recognized = not words and self._word_decoder is not None
+                if recognized:
                     chunk_words = self._heard_words(pcm[a:b])
-                    least_score = loop_score - HEARD_WORDS_MAX_SCORE_DROP
-                result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop, least_score) \
+                result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop, loop_score, recognized) \
                     if chunk_words else None
                 if result is None:
                     segments += loop
@@ -135,10 +136,14 @@ class Recognizer:
         hypothesis = self._word_decoder.hyp()
         return _words(hypothesis.hypstr) if hypothesis is not None else []
 
-    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, least_score: float | None):
-        """Phone-level forced alignment, or None when it fails or contradicts the phone loop.
+    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, loop_score: float,
+               recognized: bool):
+        """Phone-level forced alignment, or None when it fails or does not match the audio.
 
-        least_score: the lowest acoustic score per frame accepted (None: any).
+        It matches when it agrees with the phone loop (``min_agreement``) and fits the sound
+        (``MAX_SCORE_DROP`` below the phone loop's ``loop_score`` per frame). Words the
+        decoder ``recognized`` must do both; a transcript, which is what was said, either:
+        under noise the phone loop goes astray and a true transcript still fits the sound.
         """
         for decoder in self._aligners:
             try:
@@ -160,16 +165,14 @@ class Recognizer:
                         for p in phones]
             if all(phone == SILENCE for phone, _, _ in segments):
                 continue  # the words were not placed anywhere
-            score = sum(p.score for p in phones) / decoder.n_frames()
-            if least_score is not None and score < least_score:
-                logger.info("the words heard do not fit the sound (score %.1f, least %.1f); "
-                            "using phone recognition", score, least_score)
-                return None
+            drop = loop_score - sum(p.score for p in phones) / decoder.n_frames()
             agreement = mouth_agreement(segments, loop, offset, len(pcm) / SAMPLE_RATE)
-            if agreement >= self.min_agreement:
+            agrees, fits = agreement >= self.min_agreement, drop <= MAX_SCORE_DROP
+            if (agrees and fits) if recognized else (agrees or fits):
                 return segments
-            logger.info("transcript does not match the audio (agreement %.2f); using phone recognition",
-                        agreement)
+            logger.info("the %s do not match the audio (agreement %.2f, score %.1f below the phone loop's); "
+                        "using phone recognition", "words heard" if recognized else "transcript's words",
+                        agreement, drop)
             return None
         logger.info("forced alignment failed; using phone recognition")
         return None

@@ -66,6 +66,19 @@ def test_without_transcript_real_speech_is_aligned_to_the_words_heard(recognizer
     assert found["words"] > found["loop"] and found["words"] >= 0.85 * total, (found, total)
 
 
+def test_true_transcript_is_kept_under_noise_and_a_wrong_one_is_not(recognizer):
+    """White noise 20 dB below the voice throws the phone loop off, so the true transcript
+    no longer agrees with it; it still fits the sound, and a wrong transcript does not."""
+    for name in ("austen_0920", "austen_0930", "cards_003"):
+        audio = load_audio(REAL_SPEECH / f"{name}.flac")
+        noise = np.random.default_rng(0).normal(0, 1, len(audio)).astype(np.float32)
+        noisy = audio + noise * np.sqrt(np.mean(audio ** 2) / 100)
+        result = recognizer.recognize(noisy, (REAL_SPEECH / f"{name}.txt").read_text())
+        assert result.aligned_s == pytest.approx(len(audio) / 16000), name
+    audio = load_audio(REAL_SPEECH / "austen_0890.flac")
+    assert recognizer.recognize(audio, (REAL_SPEECH / "austen_0930.txt").read_text()).aligned_s == 0.0
+
+
 def test_words_missing_from_the_dictionary_are_pronounced_by_espeak(recognizer):
     text = "Zorblax and Quimbly met Vexworth by the boat."
     audio, _ = speak16k(text)
