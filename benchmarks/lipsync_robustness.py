@@ -1,10 +1,11 @@
 """Lip sync on real recordings made harder: white noise, a low level, a telephone band.
 
 Each recording's labels come from forced alignment of its transcript on the clean
-recording, so they do not degrade with the audio. The model gets the degraded audio and no
-transcript (what the add-on sends when its Transcript field is empty). Printed per
-condition: the pooled lip-sync rates of docs/evaluation.md and the share of the audio
-that the recognizer forced-aligned to the words it heard (the rest is its phone loop).
+recording, so they do not degrade with the audio. The model gets the degraded audio with
+no transcript (what the add-on sends when its Transcript field is empty) and then with the
+transcript. Printed per condition: the pooled lip-sync rates of docs/evaluation.md, and
+the share of the audio that the recognizer forced-aligned to words (the rest is its phone
+loop).
 
     nice .venv/bin/python benchmarks/lipsync_robustness.py [--model DIR] [--data DIR]
 """
@@ -67,24 +68,26 @@ def main() -> None:
     recordings = []
     for path, transcript in real_recordings(args.data):
         audio = load_audio(path)
-        recordings.append((path.stem, audio, recognize(audio, transcript).segments))
-    seconds = sum(len(audio) for _, audio, _ in recordings) / RATE
+        recordings.append((path.stem, audio, transcript, recognize(audio, transcript).segments))
+    seconds = sum(len(audio) for _, audio, _, _ in recordings) / RATE
     print(f"model {bundle.name}, {len(recordings)} recordings, {seconds:.1f} s; "
           f"guidance audio {bundle.guidance_scales(None, None)[0]}, style {bundle.guidance_scales(None, None)[1]}\n")
-    print("| condition | bilabials closed | open vowels open | rest closed | aligned to heard words | time, s |")
-    print("|---|---|---|---|---|---|")
+    print("| condition | transcript | bilabials closed | open vowels open | rest closed | aligned | time, s |")
+    print("|---|---|---|---|---|---|---|")
     for condition, degrade in CONDITIONS.items():
-        started = time.monotonic()
-        results, aligned = [], 0.0
-        for name, audio, labels in recordings:
-            heard = np.clip(degrade(audio), -1.0, 1.0).astype(np.float32)
-            aligned += recognize(heard).aligned_s
-            motion = bundle.generate(heard, transcript=None)[0]
-            results.append(evaluate_clip(ehead, motion, heard, labels, name, kind=condition))
-        rates = aggregate(results)[condition]
-        print(f"| {condition} | {rates['pooled_bilabials_closed']:.2f} | {rates['pooled_open_vowels_open']:.2f} "
-              f"| {rates['pooled_rest_closed']:.2f} | {aligned / seconds:.0%} | {time.monotonic() - started:.0f} |",
-              flush=True)
+        for given in (False, True):
+            started = time.monotonic()
+            results, aligned = [], 0.0
+            for name, audio, transcript, labels in recordings:
+                heard = np.clip(degrade(audio), -1.0, 1.0).astype(np.float32)
+                text = transcript if given else None
+                aligned += recognize(heard, text).aligned_s
+                motion = bundle.generate(heard, transcript=text)[0]
+                results.append(evaluate_clip(ehead, motion, heard, labels, name, kind=condition))
+            rates = aggregate(results)[condition]
+            print(f"| {condition} | {'yes' if given else 'no'} | {rates['pooled_bilabials_closed']:.2f} "
+                  f"| {rates['pooled_open_vowels_open']:.2f} | {rates['pooled_rest_closed']:.2f} "
+                  f"| {aligned / seconds:.0%} | {time.monotonic() - started:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
