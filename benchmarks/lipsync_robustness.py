@@ -70,8 +70,9 @@ def main() -> None:
         audio = load_audio(path)
         recordings.append((path.stem, audio, transcript, recognize(audio, transcript).segments))
     seconds = sum(len(audio) for _, audio, _, _ in recordings) / RATE
+    audio_scale, style_scale = bundle.guidance_scales()
     print(f"model {bundle.name}, {len(recordings)} recordings, {seconds:.1f} s; "
-          f"guidance audio {bundle.guidance_scales(None, None)[0]}, style {bundle.guidance_scales(None, None)[1]}\n")
+          f"guidance audio {audio_scale:g}, style {style_scale:g}\n")
     print("| condition | transcript | bilabials closed | open vowels open | rest closed | aligned | time, s |")
     print("|---|---|---|---|---|---|---|")
     for condition, degrade in CONDITIONS.items():

@@ -63,9 +63,11 @@ class Recognizer:
 
     max_chunk_s: longest piece decoded at once; chunks end at the quietest 10 ms frame
     between ``0.6 * max_chunk_s`` and ``max_chunk_s``.
-    min_agreement: fraction of speech frames on which an alignment must share the mouth
-    class the phone loop heard; below it the transcript is taken not to match the audio.
-    On real recordings matching transcripts scored 0.62-0.83 and wrong ones 0.06-0.50.
+    min_agreement: fraction of speech frames on which an alignment agrees with the phone
+    loop when it shares the mouth class the phone loop heard. On real recordings matching
+    transcripts scored 0.62-0.83 and wrong ones 0.06-0.50.
+    recognize_words: without a transcript, align the words the language model hears
+    (False: the phone loop's answer alone).
     """
 
     def __init__(self, max_chunk_s: float = 25.0, min_agreement: float = 0.55, recognize_words: bool = True):
@@ -93,8 +95,8 @@ class Recognizer:
             loops = [self._phone_loop(pcm[a:b], a / SAMPLE_RATE) for a, b in chunks]
             heard = [loop for loop, _ in loops]
             segments, aligned = [], 0.0
+            recognized = not words and self._word_decoder is not None
             for (a, b), (loop, loop_score), chunk_words in zip(chunks, loops, _share_words(words, heard)):
-                recognized = not words and self._word_decoder is not None
                 if recognized:
                     chunk_words = self._heard_words(pcm[a:b])
                 result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop, loop_score, recognized) \
@@ -107,18 +109,18 @@ class Recognizer:
         return Recognition(tidy_segments(_quiet_is_silence(segments, audio), duration), aligned)
 
     def _phone_loop(self, pcm: np.ndarray, offset: float) -> tuple:
-        """(phone segments, acoustic score per frame); nothing heard: ([], -inf)."""
+        """(phone segments, acoustic score per frame); nothing heard: ([], None)."""
         if len(pcm) < _FRAME:
-            return [], -np.inf
+            return [], None
         decoder = self._loop
         try:
             _decode(decoder, pcm)
         except RuntimeError as error:  # too short or too odd to decode: nothing heard
             logger.debug("phone recognition failed (%s)", error)
-            return [], -np.inf
+            return [], None
         found = list(decoder.seg() or ())  # None when nothing was decoded
         if not found:
-            return [], -np.inf
+            return [], None
         # seg() end frames are inclusive
         segments = [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
                     for s in found]
@@ -136,7 +138,7 @@ class Recognizer:
         hypothesis = self._word_decoder.hyp()
         return _words(hypothesis.hypstr) if hypothesis is not None else []
 
-    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, loop_score: float,
+    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, loop_score: float | None,
                recognized: bool):
         """Phone-level forced alignment, or None when it fails or does not match the audio.
 
@@ -144,6 +146,7 @@ class Recognizer:
         (``MAX_SCORE_DROP`` below the phone loop's ``loop_score`` per frame). Words the
         decoder ``recognized`` must do both; a transcript, which is what was said, either:
         under noise the phone loop goes astray and a true transcript still fits the sound.
+        Where the phone loop heard nothing (``loop_score`` None) nothing can fit.
         """
         for decoder in self._aligners:
             try:
@@ -165,7 +168,7 @@ class Recognizer:
                         for p in phones]
             if all(phone == SILENCE for phone, _, _ in segments):
                 continue  # the words were not placed anywhere
-            drop = loop_score - sum(p.score for p in phones) / decoder.n_frames()
+            drop = np.inf if loop_score is None else loop_score - sum(p.score for p in phones) / decoder.n_frames()
             agreement = mouth_agreement(segments, loop, offset, len(pcm) / SAMPLE_RATE)
             agrees, fits = agreement >= self.min_agreement, drop <= MAX_SCORE_DROP
             if (agrees and fits) if recognized else (agrees or fits):
