@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 from .protocol import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, ErrorCode, ProtocolError
 
@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 BLOCK_SECONDS = 10.0
+# The highest rate audio equipment records at (16 x 48 kHz); a header claiming more is
+# damaged, and its resampling filter would be sized by the absurd ratio.
+MAX_SAMPLE_RATE = 768_000
+# The polyphase filter has 20 * max(up, down) taps, so the rate ratio up / down is kept to
+# terms of at most this: exact for every rate up to 48 kHz and the usual higher ones
+# (88.2, 96, 176.4, 192 kHz...); another rate is converted through the nearest such ratio,
+# off by at most 2e-5 (70 ms in an hour).
+MAX_RATIO_TERM = 48_000
 
 # First bytes of the formats we decode: a file that starts like one of these but does not
 # decode is corrupt rather than "not audio".
@@ -74,13 +82,18 @@ class AudioInfo:
     decoder: str  # "soundfile" | "ffmpeg"
 
 
+def rate_ratio(rate_in: int, rate_out: int = SAMPLE_RATE) -> tuple:
+    """(up, down) of the polyphase conversion from ``rate_in`` to ``rate_out`` Hz."""
+    ratio = Fraction(int(rate_out), int(rate_in)).limit_denominator(MAX_RATIO_TERM)
+    return ratio.numerator, ratio.denominator
+
+
 def resample(audio: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
     """Band-limited polyphase resampling of a whole signal, float32 out."""
     audio = np.asarray(audio, dtype=np.float32)
     if rate_in == rate_out:
         return audio
-    ratio = Fraction(int(rate_out), int(rate_in))
-    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+    return resample_poly(audio, *rate_ratio(rate_in, rate_out)).astype(np.float32)
 
 
 class StreamingResampler:
@@ -91,11 +104,13 @@ class StreamingResampler:
     """
 
     def __init__(self, rate_in: int, rate_out: int = SAMPLE_RATE):
-        ratio = Fraction(rate_out, rate_in)
-        self.up, self.down = ratio.numerator, ratio.denominator
+        self.up, self.down = rate_ratio(rate_in, rate_out)
         # resample_poly's filter reaches 10 * max(up, down) samples of the upsampled signal
         # on each side, i.e. that / up input samples.
         reach = math.ceil(10 * max(self.up, self.down) / self.up) + 1
+        # That filter, designed once (resample_poly would design it again for every block).
+        widest = max(self.up, self.down)
+        self._filter = None if self.up == self.down else firwin(20 * widest + 1, 1.0 / widest, window=("kaiser", 5.0))
         self.pad = math.ceil(reach / self.down) * self.down
         self.chunk = max(1, 65536 // self.down) * self.down
         self._buffer = np.zeros(0, np.float32)
@@ -106,7 +121,7 @@ class StreamingResampler:
         left = min(self.pad, self._next - self._offset)
         a = self._next - left - self._offset
         b = min(len(self._buffer), stop + self.pad - self._offset)
-        y = resample_poly(self._buffer[a:b].astype(np.float64), self.up, self.down)
+        y = resample_poly(self._buffer[a:b].astype(np.float64), self.up, self.down, window=self._filter)
         skip = left * self.up // self.down
         if last:
             count = math.ceil((stop - self._next) * self.up / self.down)
@@ -272,6 +287,10 @@ def load_audio(path, start=None, end=None, *, max_seconds=MAX_AUDIO_SECONDS, min
     Returns shape (N,) float32 with N = ceil(seconds * 16000).
     """
     info = audio_info(path)
+    if info.sample_rate > MAX_SAMPLE_RATE:
+        raise CorruptAudio(f"{info.path!r} claims a sample rate of {info.sample_rate} Hz, over the "
+                           f"{MAX_SAMPLE_RATE} Hz limit (its header is probably damaged); export the audio again",
+                           path=info.path, sample_rate=info.sample_rate, limit=MAX_SAMPLE_RATE)
     start, stop = _segment(info, start, end, max_seconds, min_seconds)
     blocks = _blocks_soundfile if info.decoder == "soundfile" else _blocks_ffmpeg
     resampler = StreamingResampler(info.sample_rate, SAMPLE_RATE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -90,40 +90,71 @@ def scale_head_motion(pose: np.ndarray, scale: float) -> np.ndarray:
 # ---------------------------------------------------------------------------- files
 
 def save_motion(path, motion: dict, settings: dict | None = None) -> Path:
-    """Write a motion ``.npz`` atomically (see ``write_atomically``)."""
-    path = Path(path)
-    exp = np.asarray(motion["exp"], np.float32)
-    arrays = {
-        "exp": exp,
-        "pose": np.asarray(motion["pose"], np.float32),
-        "fps": np.float64(motion["fps"]),
-        "expression_space": np.str_(motion["expression_space"]),
-        "shape": np.asarray(motion["shape"] if motion.get("shape") is not None else np.zeros(100), np.float32),
-    }
-    if settings is not None:
-        arrays["settings"] = np.str_(json.dumps(settings, sort_keys=True, allow_nan=False))
-    write_atomically(path, lambda f: np.savez(f, **arrays))
-    return path
+    """Write a motion ``.npz`` atomically (see ``write_all_atomically``)."""
+    save_motions([(path, motion, settings)])
+    return Path(path)
+
+
+def save_motions(items) -> None:
+    """Write ``(path, motion, settings)`` items as one set: all of them or none."""
+    files = []
+    for path, motion, settings in items:
+        arrays = {
+            "exp": np.asarray(motion["exp"], np.float32),
+            "pose": np.asarray(motion["pose"], np.float32),
+            "fps": np.float64(motion["fps"]),
+            "expression_space": np.str_(motion["expression_space"]),
+            "shape": np.asarray(motion["shape"] if motion.get("shape") is not None else np.zeros(100), np.float32),
+        }
+        if settings is not None:
+            arrays["settings"] = np.str_(json.dumps(settings, sort_keys=True, allow_nan=False))
+        files.append((path, lambda f, arrays=arrays: np.savez(f, **arrays)))
+    write_all_atomically(files)
 
 
 def write_atomically(path, write) -> None:
-    """Call ``write(binary_file)`` on a temp file beside ``path``, then rename it to ``path``.
+    """Call ``write(binary_file)`` on a temp file beside ``path``, then rename it to ``path``."""
+    write_all_atomically([(path, write)])
 
-    The rename is atomic, so a reader (or a crash at any moment) sees either the old file
-    or the whole new one, never a partial file.
+
+def write_all_atomically(files) -> None:
+    """Write each ``(path, write)`` to a temp file beside its path, then rename them all.
+
+    The slow part (writing and syncing) happens before any rename, and a failure removes
+    the temp files and whatever this call renamed already, so readers see the old files or
+    the whole new set, never a part (a kill can still leave hidden ``.tmp`` files). Files
+    get the permissions of any new file (0666 less the umask), not a temp file's 0600.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temps, renamed = [], []
     try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
+        for path, write in files:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = _create_temp(path)
+            temps.append((temp, path))
+            with os.fdopen(handle, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for temp, path in temps:
+            os.replace(temp, path)
+            renamed.append(path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        for path in renamed:
+            path.unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple:
+    """(descriptor, path) of a new hidden file beside ``path``; the umask applies to its mode."""
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), temp
+        except FileExistsError:
+            continue
 
 
 def load_motion(path) -> dict:

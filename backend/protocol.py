@@ -25,6 +25,9 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_ID_LENGTH = 128
 MAX_STRING_LENGTH = 8192
+# Seconds the service gives a cancelled job to stop after ``shutdown`` before it exits; a
+# client waits at least this long for the exit before it terminates the process.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 REQUEST = "request"
 RESPONSE = "response"
@@ -85,6 +88,11 @@ MAX_FPS = 240.0
 STYLE_DIM = 128
 SHAPE_DIM = 100
 MAX_CLIP_FRAMES = 25 * 600
+# Largest magnitude of a style value and of a FLAME shape coefficient. Style vectors of a
+# model's encoder and presets stay within a few units and shapes within about 5 standard
+# deviations; far larger values overflow the network into NaN.
+MAX_STYLE_VALUE = 100.0
+MAX_SHAPE_VALUE = 100.0
 # Stages of a generate job, in order, as progress events name them.
 STAGES = ("decode", "audio", "denoise", "write")
 
@@ -323,18 +331,44 @@ def _type_ok(kind, value) -> bool:
     if isinstance(value, bool):
         return kind == "boolean"
     return {
-        "string": lambda v: isinstance(v, str) and len(v) <= MAX_STRING_LENGTH,
+        "string": lambda v: isinstance(v, str),
         "number": lambda v: isinstance(v, (int, float)) and math.isfinite(v),
         "integer": lambda v: isinstance(v, int),
         "boolean": lambda v: False,
     }[kind](value)
 
 
-def _numbers(value, length=None, what="values"):
+def check_text(value, what="the text") -> str:
+    """``value`` if it is text the service can use as a path or a transcript; raises ValueError.
+
+    Refused: over ``MAX_STRING_LENGTH`` characters, a NUL character (no path can hold one)
+    and a lone UTF-16 surrogate (JSON can carry one, but it encodes to no file name or text).
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    if len(value) > MAX_STRING_LENGTH:
+        raise ValueError(f"{what} is {len(value)} characters long, over the {MAX_STRING_LENGTH}-character limit; "
+                         "shorten it")
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL character (\\u0000); remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} contains a lone surrogate (\\ud800-\\udfff without its pair), which is not "
+                         "text; send valid Unicode") from None
+    return value
+
+
+def _numbers(value, length=None, what="values", limit=None):
     if not isinstance(value, list) or not all(_type_ok("number", x) for x in value):
         raise ValueError(f"{what} must be a list of numbers")
     if length is not None and len(value) != length:
         raise ValueError(f"{what} must have {length} numbers, got {len(value)}")
+    if limit is not None:
+        index = next((i for i, x in enumerate(value) if abs(x) > limit), None)
+        if index is not None:
+            raise ValueError(f"{what} must lie between -{limit:g} and {limit:g}, got {value[index]:g} at index "
+                             f"{index}")
     return [float(x) for x in value]
 
 
@@ -382,12 +416,15 @@ def check_style(spec, kinds=STYLE_KINDS):
         if ("values" in spec) == ("path" in spec):
             raise ValueError(f'a "vector" style needs either "values" ({STYLE_DIM} numbers) or "path" (a .npy file)')
         if "values" in spec:
-            spec["values"] = _numbers(spec["values"], STYLE_DIM, "style values")
-        elif not _type_ok("string", spec["path"]) or not spec["path"]:
+            spec["values"] = _numbers(spec["values"], STYLE_DIM, "style values", MAX_STYLE_VALUE)
+        elif not spec["path"]:
             raise ValueError('"path" must be a file path')
+        else:
+            check_text(spec["path"], "the style path")
     if kind == "clip":
-        if not (_type_ok("string", spec.get("path")) and spec["path"]):
+        if not spec.get("path"):
             raise ValueError('a "clip" style needs "path": a motion .npz file (exp, pose, fps, expression_space)')
+        check_text(spec["path"], "the clip path")
         _time_range(spec)
     if kind == "motion":
         spec["exp"] = _matrix(spec.get("exp"), None, "exp")
@@ -406,7 +443,7 @@ def _style_error(kinds):
 
 
 def _check_shape(value):
-    return _numbers(value, SHAPE_DIM, "shape")
+    return _numbers(value, SHAPE_DIM, "shape", MAX_SHAPE_VALUE)
 
 
 PARAMS = {
@@ -474,8 +511,9 @@ def validate_params(method, params, request_id=None) -> dict:
         )
     result = {}
     for name, field in fields.items():
-        def bad(text):
-            return ProtocolError(ErrorCode.INVALID_PARAMS, f"{method}: {name}: {text}", {"param": name}, request_id)
+        def bad(text, **details):
+            return ProtocolError(ErrorCode.INVALID_PARAMS, f"{method}: {name}: {text}", {"param": name, **details},
+                                 request_id)
 
         if name not in params or params[name] is None:
             if field.required:
@@ -487,6 +525,12 @@ def validate_params(method, params, request_id=None) -> dict:
         value = params[name]
         if not _type_ok(field.kind, value):
             raise bad(f"must be {'an' if field.kind[0] in 'aeiou' else 'a'} {field.kind}, got {type(value).__name__}")
+        if field.kind == "string":
+            try:
+                check_text(value, "the value")
+            except ValueError as exc:
+                too_long = len(value) > MAX_STRING_LENGTH
+                raise bad(str(exc), **({"limit": MAX_STRING_LENGTH} if too_long else {})) from None
         if field.low is not None and (value < field.low or (field.low_open and value == field.low)):
             raise bad(f"must be {'>' if field.low_open else '>='} {field.low}, got {value}")
         if field.high is not None and value > field.high:

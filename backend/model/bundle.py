@@ -57,6 +57,7 @@ class ModelBundle:
             "samplers": list(SAMPLERS),
             "default_sampler": self.sampling["default_sampler"],
             "default_steps": int(self.sampling["default_steps"]),
+            "max_steps": self.schedule.n_steps,
             "default_audio_scale": float(self.sampling["default_audio_scale"]),
             "default_style_scale": float(self.sampling["default_style_scale"]),
             "max_audio_seconds": float(self.sampling["max_audio_seconds"]),

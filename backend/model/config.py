@@ -6,9 +6,25 @@ A checkpoint stores ``ModelConfig.to_dict()`` as JSON and loading rebuilds from 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 AUDIO_ENCODER_KINDS = ("hubert", "wav2vec2", "mel", "frames")
+
+# Largest value of each size in a config read from a file: far above any model that fits
+# in memory, low enough that building the network from a damaged or hostile config fails
+# at once instead of allocating gigabytes.
+SIZE_LIMITS = {
+    "motion_dim": 1024, "shape_dim": 1024, "style_dim": 4096, "width": 4096, "n_layers": 64, "n_heads": 64,
+    "ffn_dim": 16384, "n_motions": 1000, "n_prev_motions": 1000, "n_diff_steps": 10000, "n_frames": 10000,
+    "max_len": 10000, "out_dim": 4096, "n_mels": 512, "hidden": 4096, "feature_dim": 4096, "kernel_size": 63,
+    "chunk_frames": 100000, "context_frames": 10000,
+}
+# The same for the sizes of a transformers (HuBERT / wav2vec2) config.
+TRANSFORMERS_SIZE_LIMITS = {
+    "hidden_size": 4096, "num_hidden_layers": 64, "num_attention_heads": 64, "intermediate_size": 16384,
+    "conv_dim": 4096, "conv_kernel": 1024, "conv_stride": 1024, "num_conv_pos_embeddings": 1024,
+    "num_conv_pos_embedding_groups": 1024,
+}
 
 
 @dataclass
@@ -88,7 +104,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        """Rebuild from ``to_dict()``; raises ValueError for a wrong type or size (``SIZE_LIMITS``)."""
         parts = {"denoiser": DenoiserConfig, "style_encoder": StyleEncoderConfig, "audio_encoder": AudioEncoderConfig}
+        if not isinstance(data, dict):
+            raise ValueError(f"the config must be an object with the sections {sorted(parts)}")
         unknown = set(data) - set(parts)
         if unknown:
             raise ValueError(f"unknown config sections {sorted(unknown)}; expected {sorted(parts)}")
@@ -96,11 +115,31 @@ class ModelConfig:
 
 
 def _build(kind, values: dict):
-    names = {f.name for f in fields(kind)}
-    unknown = set(values) - names
+    if not isinstance(values, dict):
+        raise ValueError(f"{kind.__name__} must be an object of fields, got {type(values).__name__}")
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(kind)}
+    unknown = set(values) - set(defaults)
     if unknown:
         raise ValueError(f"unknown {kind.__name__} fields {sorted(unknown)}")
+    for name, value in values.items():
+        where, expected = f"{kind.__name__}.{name}", type(defaults[name])
+        if expected is int:
+            _check_size(where, value, SIZE_LIMITS[name])
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{where} must be a number in [0, 1), got {value!r}")
+        elif not isinstance(value, expected):
+            raise ValueError(f"{where} must be {expected.__name__}, got {type(value).__name__}")
+    for name, value in values.get("transformers_config", {}).items():
+        if name in TRANSFORMERS_SIZE_LIMITS:
+            for size in value if isinstance(value, list) else [value]:
+                _check_size(f"transformers_config.{name}", size, TRANSFORMERS_SIZE_LIMITS[name])
     return kind(**values)
+
+
+def _check_size(where: str, value, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise ValueError(f"{where} must be a whole number from 0 to {limit}, got {value!r}")
 
 
 def reference(head_pose: bool = True) -> ModelConfig:

@@ -18,7 +18,8 @@ from .. import audio_io, motion_io
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
 from ..expression_spaces import FPS
 from ..model.errors import Cancelled, CheckpointError
-from ..protocol import MAX_AUDIO_SECONDS, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode, ProtocolError
+from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
+                        ProtocolError)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,12 @@ class Runner:
             if "values" in spec:
                 return np.asarray(spec["values"], np.float32)
             return self._vector_file(spec["path"])
-        return np.asarray(bundle.encode_style(self._clip_motion(spec)), np.float32)
+        vector = np.asarray(bundle.encode_style(self._clip_motion(spec)), np.float32)
+        if not _within(vector, MAX_STYLE_VALUE):
+            raise fail(ErrorCode.INVALID_STYLE, f"the style clip encodes to values outside -{MAX_STYLE_VALUE:g}.."
+                       f"{MAX_STYLE_VALUE:g} (or NaN); its motion is far from what the model knows: give a clip "
+                       "of ordinary facial motion")
+        return vector
 
     @staticmethod
     def _vector_file(path) -> np.ndarray:
@@ -151,11 +157,13 @@ class Runner:
         except (OSError, ValueError) as exc:
             raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} is not a .npy style vector ({exc}); "
                        f"give a .npy file of {STYLE_DIM} numbers", path=str(path)) from None
-        vector = np.asarray(vector, np.float32).reshape(-1) if np.size(vector) == STYLE_DIM else None
-        if vector is None or not np.all(np.isfinite(vector)):
-            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} must hold {STYLE_DIM} finite numbers",
-                       path=str(path))
-        return vector
+        numeric = np.size(vector) == STYLE_DIM and np.asarray(vector).dtype.kind in "biuf"
+        vector = np.asarray(vector, np.float64).reshape(-1) if numeric else None
+        if vector is None or not _within(vector, MAX_STYLE_VALUE):
+            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} must hold {STYLE_DIM} numbers between "
+                       f"-{MAX_STYLE_VALUE:g} and {MAX_STYLE_VALUE:g}; give a style vector saved by encode_style "
+                       "or taken from a model", path=str(path), limit=MAX_STYLE_VALUE)
+        return vector.astype(np.float32)
 
     def encode_style(self, params) -> dict:
         self._need_model()
@@ -208,6 +216,14 @@ class Runner:
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: sampler: {sampler!r} is not one of this model's "
                        f"samplers ({', '.join(info['samplers'])})", param="sampler")
         steps = params["steps"]  # None: the model's default
+        max_steps = info["max_steps"]
+        if sampler == "ddpm" and steps not in (None, max_steps):
+            raise fail(ErrorCode.INVALID_PARAMS, f"generate: steps: the ddpm sampler runs all {max_steps} steps of "
+                       "this model; leave steps out, or use ddim or dpmpp-2m for fewer", param="steps",
+                       limit=max_steps)
+        if steps is not None and steps > max_steps:
+            raise fail(ErrorCode.INVALID_PARAMS, f"generate: steps: this model has {max_steps} diffusion steps, so "
+                       f"steps can be at most {max_steps}, got {steps}", param="steps", limit=max_steps)
         paths = self._check_output(params)
         style = self.style_vector(params["style"])
         shape = None if params["shape"] is None else np.asarray(params["shape"], np.float32)
@@ -238,13 +254,19 @@ class Runner:
         report_stage(WRITE, 0, 1, 0, 1)
         scales = bundle.guidance_scales(params["audio_scale"], params["style_scale"])
         settings = self.settings(params, sampler, steps, scales, len(audio) / audio_io.SAMPLE_RATE)
-        frames = None
+        outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
             out = motion_io.resample_motion({**motion, "pose": pose}, params["fps"])
             out["shape"] = shape if shape is not None else motion.get("shape")
-            motion_io.save_motion(path, out, {**settings, "variation": index + 1})
-            frames = len(out["exp"])
+            if not (_within(out["exp"]) and _within(out["pose"])):
+                raise fail(ErrorCode.OUTPUT_FAILED, "the model's motion is NaN or infinite for this request, so "
+                           "nothing was written; lower the guidance scales, use a preset style, or check the "
+                           "checkpoint", path=str(path))
+            outputs.append((path, out, {**settings, "variation": index + 1}))
+        # All variations or none: a failure (or a full disk) part way leaves no partial set.
+        motion_io.save_motions(outputs)
+        frames = len(outputs[-1][1]["exp"])
         if progress is not None:
             progress(WRITE, 0, 1, 1, 1, 1.0)
         return {
@@ -283,6 +305,12 @@ class Runner:
             "backend_version": __version__,
             "protocol": PROTOCOL_VERSION,
         }
+
+
+def _within(values, limit=np.inf) -> bool:
+    """Whether every value is finite and at most ``limit`` in magnitude."""
+    values = np.asarray(values, np.float64)
+    return bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= limit))
 
 
 def describe_error(exc: BaseException) -> ProtocolError:

@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from backend.model import CheckpointError, load_model
@@ -84,3 +86,81 @@ def test_package_import_is_light():
 
     code = "import sys, backend.model; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parents[2]))
+
+
+def _edit_config(directory, edit):
+    path = directory / "config.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda m: m["config"]["denoiser"].update(n_layers=100000), "n_layers must be a whole number from 0 to 64"),
+    (lambda m: m["config"]["denoiser"].update(width="wide"), "DenoiserConfig.width"),
+    (lambda m: m["config"].update(denoiser=[1, 2]), "DenoiserConfig must be an object"),
+    (lambda m: m.update(config="tiny"), "the config must be an object"),
+    (lambda m: m["config"]["audio_encoder"].update(kind="hubert", transformers_config={"num_hidden_layers": 10**6}),
+     "num_hidden_layers"),
+    (lambda m: m["sampling"].update(default_steps="many"), "default_steps"),
+    (lambda m: m.update(presets={"calm": {"style": [1.0] * 3}}), "preset 'calm'"),
+    # a size within the limits, but not the network the weights file holds: refused before building it
+    (lambda m: m["config"]["denoiser"].update(n_layers=60, ffn_dim=16384), "does not match the model architecture"),
+])
+def test_bad_configs_are_refused_before_the_network_is_built(tmp_path, edit, needle):
+    save_checkpoint(tmp_path / "ck", tiny_loaded())
+    _edit_config(tmp_path / "ck", edit)
+    with pytest.raises(CheckpointError, match=needle):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_a_truncated_weights_file_is_a_checkpoint_error(tmp_path):
+    save_checkpoint(tmp_path / "ck", tiny_loaded())
+    weights = tmp_path / "ck" / "model.safetensors"
+    data = weights.read_bytes()
+    for size in (len(data) // 2, 40, 0):
+        weights.write_bytes(data[:size])
+        with pytest.raises(CheckpointError, match="damaged or truncated"):
+            load_checkpoint(tmp_path / "ck")
+
+
+@pytest.fixture(scope="module")
+def saved_checkpoint(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fuzz") / "ck"
+    save_checkpoint(directory, tiny_loaded())
+    return directory
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+CONFIG_FIELDS = [(section, name) for section, fields in tiny_loaded().config.to_dict().items() for name in fields]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(CONFIG_FIELDS + [("config", None), ("sampling", "default_steps"), ("presets", None)]),
+       st.one_of(json_values, st.integers(-10, 10**9)))
+def test_fuzz_the_loaders_config(saved_checkpoint, field, value):
+    original = (saved_checkpoint / "config.json").read_text()
+
+    def edit(meta):
+        section, name = field
+        if section == "config" or section == "presets":
+            meta[section] = value
+        elif section == "sampling":
+            meta["sampling"][name] = value
+        else:
+            meta["config"][section][name] = value
+
+    try:
+        _edit_config(saved_checkpoint, edit)
+        try:
+            loaded = load_checkpoint(saved_checkpoint)
+        except CheckpointError as exc:
+            assert str(exc)
+        else:  # accepted: then it is the saved network, weights and all
+            assert loaded.config.denoiser.n_layers == 2 and loaded.model.denoising_net is not None
+    finally:
+        (saved_checkpoint / "config.json").write_text(original)

@@ -112,3 +112,25 @@ def test_progress_can_stop_decoding(audio):
 
     with pytest.raises(Stop):
         audio_io.load_audio(audio["long"], progress=progress)
+
+
+def test_an_absurd_sample_rate_is_refused_before_decoding(tmp_path):
+    path = tmp_path / "damaged.wav"
+    sf.write(path, np.zeros(3_000_000, np.int16), 16_777_259, subtype="PCM_16")
+    with pytest.raises(audio_io.CorruptAudio) as info:
+        audio_io.load_audio(path)
+    assert info.value.details["limit"] == audio_io.MAX_SAMPLE_RATE and "768000 Hz limit" in info.value.message
+
+
+@pytest.mark.parametrize("rate", [47_999, 96_001, 767_999])
+def test_odd_rates_convert_with_a_bounded_filter_and_keep_time_and_pitch(tmp_path, rate):
+    seconds = 3
+    t = np.arange(rate * seconds) / rate
+    sf.write(tmp_path / "odd.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, subtype="FLOAT")
+    resampler = audio_io.StreamingResampler(rate)
+    assert max(resampler.up, resampler.down) <= audio_io.MAX_RATIO_TERM
+    samples = audio_io.load_audio(tmp_path / "odd.wav")
+    assert abs(len(samples) - seconds * 16000) <= 1
+    spectrum = np.abs(np.fft.rfft(samples[4000:-4000] * np.hanning(len(samples) - 8000)))
+    peak_hz = np.argmax(spectrum) * 16000 / (len(samples) - 8000)
+    assert abs(peak_hz - 440) < 1.0

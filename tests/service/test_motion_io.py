@@ -1,6 +1,9 @@
 """Motion maths and files: quaternion round trips, slerp resampling, head scale, atomic writes."""
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -109,3 +112,30 @@ def test_load_motion_checks(tmp_path):
     np.savez(tmp_path / "ref.npz", exp=np.zeros((3, 50)), pose=np.zeros((3, 6)), shape=np.zeros(100))
     ref = motion_io.load_motion(tmp_path / "ref.npz")
     assert ref["fps"] == 25.0 and ref["expression_space"] == "flame"
+
+
+def test_a_set_of_files_is_written_whole_or_not_at_all(tmp_path):
+    paths = [tmp_path / f"take_{k}.npz" for k in (1, 2, 3)]
+    paths[2].write_bytes(b"previous take 3")
+
+    def full_disk(f):
+        f.write(b"the start of take 2")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        motion_io.write_all_atomically([(paths[0], lambda f: f.write(b"take 1")), (paths[1], full_disk),
+                                        (paths[2], lambda f: f.write(b"take 3"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take_3.npz"]
+    assert paths[2].read_bytes() == b"previous take 3"
+    motion_io.save_motions([(path, motion(seed=k), {"variation": k}) for k, path in enumerate(paths)])
+    assert [motion_io.load_motion(p)["exp"][0, 0] for p in paths] == [motion(seed=k)["exp"][0, 0] for k in range(3)]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_get_the_usual_permissions(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        motion_io.save_motion(tmp_path / "m.npz", motion())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o666 & ~umask

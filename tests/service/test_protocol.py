@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -128,6 +129,41 @@ def test_invalid_generate_params_name_the_parameter(params, param):
     assert info.value.details["param"] == param and info.value.request_id == "id-1"
 
 
+@pytest.mark.parametrize("value, needle", [
+    ("x" * (p.MAX_STRING_LENGTH + 1), f"over the {p.MAX_STRING_LENGTH}-character limit"),
+    ("out\x00.npz", "NUL character"),
+    ("out\ud800.npz", "lone surrogate"),
+])
+def test_unusable_strings_say_what_is_wrong(value, needle):
+    for params in ({"output": value}, {"transcript": value}, {"style": {"kind": "clip", "path": value}}):
+        with pytest.raises(ProtocolError) as info:
+            p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", **params})
+        assert info.value.code == ErrorCode.INVALID_PARAMS and needle in info.value.message
+        assert "got str" not in info.value.message
+    line = json.dumps(p.request(1, Method.LOAD_MODEL, {"checkpoint": value}))
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params(Method.LOAD_MODEL, p.decode(line)["params"])
+    assert needle in info.value.message and info.value.details["param"] == "checkpoint"
+
+
+def test_a_string_at_the_limit_is_fine():
+    text = "\U0001F600" * p.MAX_STRING_LENGTH
+    assert p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "transcript": text})["transcript"] == text
+
+
+@pytest.mark.parametrize("params", [
+    {"shape": [0.0] * 99 + [1e20]},
+    {"shape": [-(p.MAX_SHAPE_VALUE + 1)] + [0.0] * 99},
+    {"style": {"kind": "vector", "values": [1e20] * p.STYLE_DIM}},
+    {"style": {"kind": "vector", "values": [0.0] * (p.STYLE_DIM - 1) + [p.MAX_STYLE_VALUE * 1.01]}},
+])
+def test_out_of_range_style_and_shape_values_are_refused(params):
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", **params})
+    assert info.value.code == ErrorCode.INVALID_PARAMS and "must lie between" in info.value.message
+    assert info.value.details["param"] in params
+
+
 def test_unknown_method():
     with pytest.raises(ProtocolError) as info:
         p.validate_params("explode", {})
@@ -182,3 +218,46 @@ def test_fuzz_params(method, params):
     else:
         assert set(checked) == set(p.PARAMS[method])
         p.encode(p.request(1, method, checked))  # still valid JSON to send on
+
+
+NUMERIC_GENERATE_PARAMS = [(name, field) for name, field in p.PARAMS[Method.GENERATE].items()
+                           if field.kind in ("number", "integer") and field.high is not None]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(NUMERIC_GENERATE_PARAMS), st.data())
+def test_fuzz_generate_ranges(named_field, data):
+    name, field = named_field
+    span = field.high - field.low
+    if field.kind == "integer":
+        value = data.draw(st.integers(field.low - 3, field.high + 3) | st.integers(-2**63, 2**63))
+    else:
+        value = data.draw(st.floats(field.low - span, field.high + span, allow_nan=False)
+                          | st.sampled_from([field.low, field.high, math.nextafter(field.high, math.inf),
+                                             math.nextafter(field.low, -math.inf)]))
+    inside = field.low <= value <= field.high and not (field.low_open and value == field.low)
+    try:
+        checked = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", name: value})
+    except ProtocolError as exc:
+        assert not inside, f"{name}={value!r} is within [{field.low}, {field.high}] but was refused"
+        assert exc.code == ErrorCode.INVALID_PARAMS and exc.details["param"] == name
+    else:
+        assert inside, f"{name}={value!r} is outside [{field.low}, {field.high}] but was accepted"
+        assert checked[name] == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["shape", "values"]), st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1,
+                                                        max_size=4), st.integers(0, 99))
+def test_fuzz_style_and_shape_values(kind, values, at):
+    size, limit = (p.SHAPE_DIM, p.MAX_SHAPE_VALUE) if kind == "shape" else (p.STYLE_DIM, p.MAX_STYLE_VALUE)
+    vector = [0.0] * size
+    vector[at:at + len(values)] = values
+    vector = vector[:size]
+    params = {"shape": vector} if kind == "shape" else {"style": {"kind": "vector", "values": vector}}
+    try:
+        p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", **params})
+    except ProtocolError as exc:
+        assert max(abs(x) for x in vector) > limit and exc.details["param"] in params
+    else:
+        assert max(abs(x) for x in vector) <= limit
