@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS
+from .cli import report_error
 from .generate_cli import add_generation_arguments, generation_params, load_runner, log_progress
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,7 @@ def run(args) -> int:
     try:
         runner = load_runner(args)
     except Exception as exc:  # reported with its code
-        error = describe_error(exc)
-        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
-        return 1
+        return report_error(exc)
     done, skipped, failed = [], [], []
     started = time.perf_counter()
     for index, audio in enumerate(files, 1):

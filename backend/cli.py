@@ -28,6 +28,15 @@ COMMANDS = {
 }
 
 
+def report_error(exc: BaseException) -> int:
+    """Print a command's failure as the service reports it, one line with its code; returns 1."""
+    from .service.runner import describe_error
+
+    error = describe_error(exc)
+    print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+    return 1
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m backend",

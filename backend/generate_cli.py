@@ -6,10 +6,10 @@ the same parameter checks (``protocol.validate_params``).
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from . import protocol
+from .cli import report_error
 from .serve_cli import add_checkpoint_arguments, default_checkpoint
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,7 @@ def run(args) -> int:
         runner = load_runner(args)
         result = runner.generate(params, progress=log_progress())
     except Exception as exc:  # reported like the service reports it, with its code
-        from .service.runner import describe_error
-
-        error = describe_error(exc)
-        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
-        return 1
+        return report_error(exc)
     for path in result["outputs"]:
         print(path)
     log.info("%d frames at %g fps in %.1f s", result["frames"], result["fps"], result["elapsed"])

@@ -168,9 +168,9 @@ def _read_meta(meta: dict, config: ModelConfig) -> tuple:
         raise ValueError(f"expression_space must be one of {sorted(SPACES)}, got {space!r}")
     presets = {}
     for preset, entry in dict(meta.get("presets", {})).items():
-        style = np.asarray(entry["style"], dtype=np.float32).reshape(-1)
-        if style.shape != (config.denoiser.style_dim,) or not np.all(np.isfinite(style)):
-            raise ValueError(f"preset {preset!r} must be {config.denoiser.style_dim} finite numbers")
+        style = np.asarray(entry["style"], dtype=np.float32)
+        if style.ndim != 1 or not np.all(np.isfinite(style)):
+            raise ValueError(f"preset {preset!r} must be a list of finite numbers")
         presets[preset] = (style, str(entry.get("description", "")))
     sampling = {**DEFAULT_SAMPLING, **dict(meta.get("sampling", {}))}
     steps = sampling["default_steps"]

@@ -56,11 +56,16 @@ def read_released(path) -> dict:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f"the class {found.group(1)}" if found else "an object"
+        if found is None:
+            raise CheckpointError(f"{path} is not a torch checkpoint (it cannot be unpickled); give the released "
+                                  "DiffPoseTalk .pt file") from None
         raise CheckpointError(
-            f"refused to load {path}: it contains {what}, which a released DiffPoseTalk file does not need "
-            "(only tensors, argparse.Namespace and pathlib paths are allowed). Is this the right file?"
-        ) from exc
+            f"refused to load {path}: it contains the class {found.group(1)}, which a released DiffPoseTalk file "
+            "does not need (only tensors, argparse.Namespace and pathlib paths are allowed). Is this the right file?"
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as exc:  # not a zip or pickle torch can read: damaged or another kind
+        raise CheckpointError(f"{path} is not a readable torch file ({exc}); give the released DiffPoseTalk "
+                              ".pt file") from None
     if not isinstance(data, dict) or not ({"model", "encoder"} & set(data)):
         raise CheckpointError(f"{path} is not a released DiffPoseTalk file (expected a dict with 'model' or 'encoder')")
     return data
@@ -233,9 +238,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    loaded = load_released(args.denoiser, args.style_encoder, args.stats, dict(args.preset))
-    if args.name:
-        loaded.name = args.name
-    save_checkpoint(args.output, loaded)
+    from ..cli import report_error
+
+    try:
+        loaded = load_released(args.denoiser, args.style_encoder, args.stats, dict(args.preset))
+        if args.name:
+            loaded.name = args.name
+        save_checkpoint(args.output, loaded)
+    except (CheckpointError, OSError, ValueError) as exc:  # one line with its code, like the other commands
+        return report_error(exc)
     log.info("wrote %s", args.output)
     return 0

@@ -103,7 +103,7 @@ def _edit_config(directory, edit):
     (lambda m: m["config"]["audio_encoder"].update(kind="hubert", transformers_config={"num_hidden_layers": 10**6}),
      "num_hidden_layers"),
     (lambda m: m["sampling"].update(default_steps="many"), "default_steps"),
-    (lambda m: m.update(presets={"calm": {"style": [1.0] * 3}}), "preset 'calm'"),
+    (lambda m: m.update(presets={"calm": {"style": [[1.0], [2.0]]}}), "preset 'calm'"),
     # a size within the limits, but not the network the weights file holds: refused before building it
     (lambda m: m["config"]["denoiser"].update(n_layers=60, ffn_dim=16384), "does not match the model architecture"),
 ])

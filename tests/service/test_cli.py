@@ -104,3 +104,22 @@ def test_generate_with_a_released_diffposetalk_checkpoint(tmp_path, audio):
     missing = backend("generate", audio["wav"], "-o", output, "--checkpoint", denoiser, check=False)
     assert missing.returncode == 1 and "error [model_load_failed]" in missing.stderr
     assert "style encoder" in missing.stderr
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this pickle runs code",))
+
+
+def test_import_checkpoint_prints_one_coded_line_instead_of_a_traceback(tmp_path):
+    import torch
+
+    torch.save({"model": _RunsCode()}, tmp_path / "evil.pt")
+    (tmp_path / "notes.pt").write_text("not a checkpoint\n")
+    for bad in ("evil.pt", "notes.pt"):
+        path = tmp_path / bad
+        proc = backend("import-checkpoint", path, path, tmp_path / "stats.npz", tmp_path / "out", check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+        assert proc.stderr.startswith("error [model_load_failed]: ") and str(path) in proc.stderr
+        assert "this pickle runs code" not in proc.stdout and not (tmp_path / "out").exists()

@@ -335,6 +335,98 @@ def test_encode_style(loaded_service, flame_clip, arkit_clip, tmp_path):
     assert error_code(wrong) == ErrorCode.WRONG_EXPRESSION_SPACE
 
 
+def test_the_models_step_limit_comes_with_its_info_and_is_checked_before_any_work(loaded_service, tmp_path):
+    info = result_of(loaded_service.call(Method.STATUS))["model"]
+    assert info["max_steps"] == 500
+    # A missing audio file shows the check comes first: no decoding, no progress.
+    base = {"audio": str(tmp_path / "not-yet.wav"), "output": str(tmp_path / "o.npz")}
+    for params, needle in (({"steps": 501}, "at most 500"), ({"steps": 1000, "sampler": "ddim"}, "at most 500"),
+                           ({"steps": 20, "sampler": "ddpm"}, "runs all 500 steps")):
+        events = []
+        message = loaded_service.call(Method.GENERATE, {**base, **params}, events)
+        assert error_code(message) == ErrorCode.INVALID_PARAMS and needle in message["error"]["message"]
+        assert message["error"]["details"] == {"param": "steps", "limit": 500}
+        assert not [e for e in events if e.get("event") == EventName.PROGRESS]
+    assert error_code(loaded_service.call(Method.GENERATE, {**base, "steps": 500})) == ErrorCode.FILE_NOT_FOUND
+
+
+def test_huge_style_and_shape_values_are_refused_and_never_give_a_nan_take(loaded_service, audio, tmp_path):
+    output = tmp_path / "o.npz"
+    base = {"audio": str(audio["wav"]), "output": str(output)}
+    np.save(tmp_path / "huge.npy", np.full(128, 1e20, np.float32))
+    from_file = loaded_service.call(Method.GENERATE, {**base, "style": {"kind": "vector", "path": str(tmp_path / "huge.npy")}})
+    assert error_code(from_file) == ErrorCode.INVALID_STYLE and "between -100 and 100" in from_file["error"]["message"]
+    inline = loaded_service.call(Method.GENERATE, {**base, "style": {"kind": "vector", "values": [1e20] * 128}})
+    assert error_code(inline) == ErrorCode.INVALID_PARAMS and inline["error"]["details"]["param"] == "style"
+    shape = loaded_service.call(Method.GENERATE, {**base, "shape": [1e20] * 100})
+    assert error_code(shape) == ErrorCode.INVALID_PARAMS and shape["error"]["details"]["param"] == "shape"
+    clip = tmp_path / "wild.npz"
+    np.savez(clip, exp=np.full((30, 50), 1e30, np.float32), pose=np.zeros((30, 6), np.float32), fps=np.float64(25),
+             expression_space=np.str_("flame"))
+    wild = loaded_service.call(Method.GENERATE, {**base, "style": {"kind": "clip", "path": str(clip)}})
+    assert error_code(wild) == ErrorCode.INVALID_STYLE
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("output", ["take\x00.npz", "take\ud800.npz"])
+def test_an_output_path_that_is_no_file_name_is_invalid_params(loaded_service, audio, tmp_path, output):
+    message = loaded_service.call(Method.GENERATE, {"audio": str(audio["wav"]), "output": str(tmp_path / output)})
+    assert error_code(message) == ErrorCode.INVALID_PARAMS and message["error"]["details"]["param"] == "output"
+
+
+def test_variations_are_written_all_or_none(loaded_service, audio, tmp_path):
+    (tmp_path / "take_3.npz").mkdir()  # the last file of the set cannot be written
+    params = {"audio": str(audio["wav"]), "output": str(tmp_path / "take.npz"), "n_variations": 3}
+    assert error_code(loaded_service.call(Method.GENERATE, params)) == ErrorCode.OUTPUT_FAILED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take_3.npz"]
+    (tmp_path / "take_3.npz").rmdir()
+    outputs = result_of(loaded_service.call(Method.GENERATE, params))["outputs"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert [os.stat(path).st_mode & 0o777 for path in outputs] == [0o666 & ~umask] * 3
+
+
+def test_a_model_that_computes_nan_writes_nothing(service, audio, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from .conftest import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint(tmp_path / "nan")
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    for key in weights:
+        if key.startswith("denoising_net.motion_dec"):
+            weights[key].fill_(float("nan"))
+    save_file(weights, str(checkpoint / "model.safetensors"))
+    proc = service("--checkpoint", str(checkpoint))
+    assert proc.next_message()["event"] == EventName.MODEL_LOADED
+    output = tmp_path / "o.npz"
+    message = proc.call(Method.GENERATE, {"audio": str(audio["wav"]), "output": str(output)})
+    assert error_code(message) == ErrorCode.OUTPUT_FAILED and "NaN" in message["error"]["message"]
+    assert not output.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_checkpoint_that_fails_to_load_leaves_the_loaded_model(service, checkpoint, audio, tmp_path):
+    import shutil
+
+    proc = service("--checkpoint", str(checkpoint))
+    assert proc.next_message()["event"] == EventName.MODEL_LOADED
+    truncated = shutil.copytree(checkpoint, tmp_path / "truncated")
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    huge = shutil.copytree(checkpoint, tmp_path / "huge")
+    meta = json.loads((huge / "config.json").read_text())
+    meta["config"]["denoiser"]["n_layers"] = 100000
+    (huge / "config.json").write_text(json.dumps(meta))
+    wrong_type = shutil.copytree(checkpoint, tmp_path / "wrong_type")
+    meta["config"]["denoiser"] = "eight layers"
+    (wrong_type / "config.json").write_text(json.dumps(meta))
+    for broken, needle in ((truncated, "truncated"), (huge, "n_layers"), (wrong_type, "DenoiserConfig")):
+        message = proc.call(Method.LOAD_MODEL, {"checkpoint": str(broken)})
+        assert error_code(message) == ErrorCode.MODEL_LOAD_FAILED and needle in message["error"]["message"]
+    assert result_of(proc.call(Method.STATUS))["model"]["checkpoint"] == str(checkpoint)
+    result_of(proc.call(Method.GENERATE, {"audio": str(audio["wav"]), "output": str(tmp_path / "o.npz")}))
+
+
 # ------------------------------------------------------------- busy, cancel, kill
 
 def start_long_job(proc, audio, output):
