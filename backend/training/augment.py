@@ -1,4 +1,4 @@
-"""Random choices of a denoiser training step: condition dropout and truncation.
+"""Random choices of a training step: condition dropout, truncation, amplitude scaling.
 
 Both draw from a ``torch.Generator`` that the trainer saves with its state, so a resumed
 run makes the same choices as an uninterrupted one.
@@ -41,3 +41,32 @@ def truncation_mask(n: int, n_windows: int, length: int, generator: torch.Genera
         if w + 1 < n_windows:
             mask[:, w + 1:] *= (~cut).float()[:, None, None]
     return mask
+
+
+# Our default model also scales the head motion of some samples about its mean, target and
+# style reference alike (``amplitude_factors``), so that the denoiser learns to follow a
+# reference's head amplitude beyond the corpus's own range; the reference does not.
+HEAD_SCALE_PROBABILITY = 0.3
+AMPLITUDE_RANGE = (2.0, 4.0)  # factors of amplitude twins: up or down by 2x to 4x
+
+
+def amplitude_factors(n: int, generator: torch.Generator, probability: float = 1.0,
+                      low: float = AMPLITUDE_RANGE[0], high: float = AMPLITUDE_RANGE[1]) -> torch.Tensor:
+    """(n,) factors: with ``probability`` log-uniform in [low, high] or its inverse (half
+    and half), else 1."""
+    log = torch.empty(n).uniform_(float(torch.log(torch.tensor(low))), float(torch.log(torch.tensor(high))),
+                                  generator=generator)
+    sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    chosen = torch.rand(n, generator=generator) < probability
+    return torch.where(chosen, torch.exp(sign * log), torch.ones(n))
+
+
+def scale_about_mean(vec: torch.Tensor, channels, factor: torch.Tensor) -> torch.Tensor:
+    """``vec`` (N, T, D) with ``channels`` scaled about their mean over T by ``factor`` (N,).
+
+    On normalized motion this scales the raw motion about its mean by the same factor."""
+    part = vec[..., channels]
+    mean = part.mean(dim=1, keepdim=True)
+    out = vec.clone()
+    out[..., channels] = mean + (part - mean) * factor.view(-1, 1, 1).to(vec)
+    return out

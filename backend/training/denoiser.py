@@ -3,7 +3,10 @@
 A sample is W = 2 consecutive windows of L = 100 frames. Window 0 is conditioned on the
 learned start features, window 1 on the ground-truth last P = 10 frames of window 0 and
 their audio features; both windows are independent given those, so they run as one batch
-of 2N. The style of window i is encoded from the other window. Conditions are dropped for
+of 2N. The style of window i is encoded from the other window, as the reference does, or
+(``StyleReferences``) from a crop of another clip of the same speaker: a style reference
+at generation time is another take, and a style learned from the same clip can lean on
+what is particular to that clip instead of the speaker. Conditions are dropped for
 classifier-free guidance and windows are truncated (``augment``); the network predicts x0
 from x_t with t uniform in 1..T.
 """
@@ -16,10 +19,11 @@ import torch.nn as nn
 from ..model.audio import normalize_waveform
 from ..model.model import DiffPoseTalk, StyleEncoder
 from ..model.schedule import CosineSchedule
-from .augment import condition_dropout, truncation_mask
+from .augment import HEAD_SCALE_PROBABILITY, amplitude_factors, condition_dropout, scale_about_mean, truncation_mask
 from .losses import DenoiserLoss
 
 SAMPLES_PER_FRAME = 640
+HEAD = slice(50, 53)  # head rotation in the 54-value model vector
 
 
 def motion_vector(exp: torch.Tensor, pose: torch.Tensor, head_pose: bool) -> torch.Tensor:
@@ -50,6 +54,55 @@ def loss_head(head, n_vertices: int = 0, seed: int = 0, lips: bool = False):
     if lips and {"upper_lip_inner", "lower_lip_inner"} <= set(head.landmarks):
         parts.append(lip_region(head))
     return subset_head(head, np.unique(np.concatenate(parts)))
+
+
+class StyleReferences(torch.utils.data.Dataset):
+    """A ``MotionWindows`` whose items also carry ``style_exp`` / ``style_pose`` (normalized,
+    n_windows * L frames): for each window, L frames at a random place in another clip of
+    the same speaker (the clip itself for a speaker with one clip)."""
+
+    def __init__(self, windows):
+        self.windows = windows
+        by_speaker: dict = {}
+        for index, record in enumerate(windows.records):
+            by_speaker.setdefault(record.speaker, []).append(index)
+        self.others = [[j for j in by_speaker[r.speaker] if j != i] or [i] for i, r in enumerate(windows.records)]
+
+    def __getattr__(self, name):  # records, speakers, expression_space, ... of the windows
+        if name == "windows":
+            raise AttributeError(name)
+        return getattr(self.windows, name)
+
+    def __setattr__(self, name, value):
+        if name == "rng":  # reseeded by EpochBatches: the crops come from the windows' generator
+            self.windows.rng = value
+        else:
+            super().__setattr__(name, value)
+
+    def __len__(self):
+        return len(self.windows)
+
+    def __getitem__(self, index):
+        from ..data.format import load_clip
+        from ..data.stats import normalize
+
+        item = self.windows[index]
+        windows = self.windows
+        length = windows.frames // 2 if windows.frames >= 2 * REFERENCE_FRAMES else windows.frames
+        n_windows = windows.frames // length
+        exp, pose = [], []
+        for _ in range(n_windows):
+            other = windows.records[int(windows.rng.choice(self.others[index]))]
+            clip = load_clip(windows.root / other.motion)
+            start = int(windows.rng.integers(0, clip.frames - length + 1))
+            exp.append(normalize(clip.exp[start: start + length], windows.stats, "exp"))
+            pose.append(normalize(clip.pose[start: start + length], windows.stats, "pose"))
+        item["style_exp"] = torch.from_numpy(np.concatenate(exp).astype(np.float32))
+        item["style_pose"] = torch.from_numpy(np.concatenate(pose).astype(np.float32))
+        return item
+
+
+REFERENCE_FRAMES = 100
 
 
 class DenoiserObjective(nn.Module):
@@ -83,22 +136,33 @@ class DenoiserObjective(nn.Module):
 
     def forward(self, batch: dict, draws: dict):
         """batch: ``exp`` (N, W*L, 50), ``pose`` (N, W*L, 6), ``shape`` (N, 100) normalized,
-        ``features`` (N, W*L, F) or ``audio`` (N, W*L*640). draws (see ``draw``): ``mask``
-        (N, W, L), ``drop_style`` / ``drop_audio`` (N,), ``t`` (N*W,), ``noise`` (N*W, L, D).
+        ``features`` (N, W*L, F) or ``audio`` (N, W*L*640), optionally ``style_exp`` /
+        ``style_pose`` (N, W*L, ...) from ``StyleReferences``. draws (see ``draw``): ``mask``
+        (N, W, L), ``drop_style`` / ``drop_audio`` (N,), ``t`` (N*W,), ``noise`` (N*W, L, D),
+        optionally ``head_scale`` (N,): head motion of target and reference scaled about its mean.
         Returns (total loss, {term: value}) and, as ``pred``, x0 predictions (N, W, L, D)."""
         cfg = self.model.cfg.denoiser
         L, P = cfg.n_motions, cfg.n_prev_motions
         mask = draws["mask"]
         n, n_windows = mask.shape[:2]
-        target = motion_vector(batch["exp"], batch["pose"], cfg.head_pose).view(n, n_windows, L, -1)
+        target = motion_vector(batch["exp"], batch["pose"], cfg.head_pose)
+        head_scale = draws.get("head_scale")
+        if head_scale is not None and cfg.head_pose:  # the same head amplitude in target and reference
+            target = scale_about_mean(target, HEAD, head_scale)
+        target = target.view(n, n_windows, L, -1)
         x0 = target * mask[..., None]
         audio = self.model.audio_features(self.encoder_inputs(batch, mask.reshape(n, -1)), n_windows * L)
         audio = audio.view(n, n_windows, L, -1)
 
         with torch.no_grad():
-            styles = self.style_encoder(target.flatten(0, 1)).view(n, n_windows, -1)
-        other = [(w + 1) % n_windows for w in range(n_windows)]
-        style = styles[:, other]  # window i takes the style of another window
+            if "style_exp" in batch:  # crops of other clips of the same speaker, one per window
+                reference = motion_vector(batch["style_exp"], batch["style_pose"], cfg.head_pose).view(n * n_windows, L, -1)
+                if head_scale is not None and cfg.head_pose:
+                    reference = scale_about_mean(reference, HEAD, head_scale.repeat_interleave(n_windows))
+                style = self.style_encoder(reference).view(n, n_windows, -1)
+            else:  # window i takes the style of another window
+                styles = self.style_encoder(target.flatten(0, 1)).view(n, n_windows, -1)
+                style = styles[:, [(w + 1) % n_windows for w in range(n_windows)]]
         style = torch.where(draws["drop_style"][:, None, None], self.model.null_style_feat.expand_as(style), style)
 
         # Context: learned start features for window 0, ground truth of the window before.
@@ -121,7 +185,8 @@ class DenoiserObjective(nn.Module):
         return total, terms, pred
 
 
-def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, truncation: bool = True) -> dict:
+def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, truncation: bool = True,
+         head_scaling: bool = False) -> dict:
     """The random choices of one step for N samples (see ``DenoiserObjective.forward``)."""
     drop_style, drop_audio = condition_dropout(n, generator)
     if truncation:
@@ -131,14 +196,18 @@ def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, trunca
     t = torch.randint(1, cfg.n_diff_steps + 1, (n * n_windows,), generator=generator)
     noise = torch.randn(n * n_windows, cfg.n_motions, cfg.motion_dim, generator=generator)
     draws = {"drop_style": drop_style, "drop_audio": drop_audio, "mask": mask, "t": t, "noise": noise}
+    if head_scaling:
+        draws["head_scale"] = amplitude_factors(n, generator, HEAD_SCALE_PROBABILITY, 1.0, 4.0)
     return {k: v.to(device) for k, v in draws.items()}
 
 
-def denoiser_step(objective: nn.Module, batch: dict, generator: torch.Generator, truncation: bool = True):
+def denoiser_step(objective: nn.Module, batch: dict, generator: torch.Generator, truncation: bool = True,
+                  head_scaling: bool = False):
     """One step's loss: draw the random choices, run the (possibly DDP-wrapped) objective."""
     inner = getattr(objective, "module", objective)
     cfg = inner.model.cfg.denoiser
     n = batch["exp"].shape[0]
     n_windows = batch["exp"].shape[1] // cfg.n_motions
-    total, terms, _ = objective(batch, draw(n, n_windows, cfg, generator, batch["exp"].device, truncation))
+    total, terms, _ = objective(batch, draw(n, n_windows, cfg, generator, batch["exp"].device, truncation,
+                                            head_scaling))
     return total, terms

@@ -1,8 +1,10 @@
 """Named style presets: style vectors of representative speakers of a corpus.
 
 Each speaker's traits are measured from its motion (so any corpus works, not only the
-synthetic one): articulation (spread of the jaw), head liveliness (mean head angular
-speed), smile and brow activity (ARKit channels; zero for FLAME). A preset picks the
+synthetic one) with the measures of ``backend.evaluation.style_transfer``, the ones the
+style benchmark and the preset test read from generated takes: articulation (the jaw's
+spread within 4 s windows), head motion (RMS head rotation about its mean within 4 s
+windows), smile and brow raise (mean ARKit channels; zero for FLAME). A preset picks the
 speaker that scores best on its rule among speakers not yet taken and averages the style
 encoder over 100-frame crops of that speaker's clips.
 """
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from ..data.format import load_clip, read_manifest
-from ..expression_spaces import ARKIT_CHANNELS
+from ..evaluation.style_transfer import properties
 from ..model.stats import motion_to_vector
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,10 @@ TRAITS = ("articulation", "head", "smile", "brow")
 PRESETS = {
     "neutral": (None, "Moderate articulation and a steady head: the most average speaker of the training set."),
     "calm": ({"articulation": -1.0, "head": -1.0}, "Small, relaxed mouth movements and very little head motion."),
-    "expressive": ({"articulation": 1.0, "brow": 1.0}, "Wide articulation with brows that rise on emphasis."),
+    "expressive": ({"articulation": 1.0, "brow": 1.0}, "Wide articulation with raised, lively brows."),
     "smiling": ({"smile": 1.0, "articulation": 0.2}, "Speaks through a light, constant smile."),
     "lively head": ({"head": 1.0, "articulation": 0.3}, "Lively nods and turns of the head with the speech rhythm."),
 }
-_SMILE = [ARKIT_CHANNELS.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
-_BROW = [ARKIT_CHANNELS.index(n) for n in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight")]
 
 
 def speaker_traits(corpus, split: str = "train") -> dict:
@@ -40,11 +40,12 @@ def speaker_traits(corpus, split: str = "train") -> dict:
     for record in read_manifest(corpus, split):
         clip = load_clip(Path(corpus) / record.motion)
         arkit = clip.expression_space == "arkit"
+        measured = properties({"exp": clip.exp, "pose": clip.pose})
         values = {
-            "articulation": float(clip.pose[:, 3].std()),
-            "head": float(np.linalg.norm(np.diff(clip.pose[:, :3], axis=0), axis=1).mean() * 25.0),
-            "smile": float(clip.exp[:, _SMILE].mean()) if arkit else 0.0,
-            "brow": float(clip.exp[:, _BROW].std(axis=0).mean()) if arkit else 0.0,
+            "articulation": measured["jaw_motion"],
+            "head": measured["head_motion_deg"],
+            "smile": measured["smile"] if arkit else 0.0,
+            "brow": measured["brow"] if arkit else 0.0,
         }
         entry = sums.setdefault(record.speaker, {"n": 0, **{t: 0.0 for t in TRAITS}})
         entry["n"] += 1

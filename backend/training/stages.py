@@ -22,7 +22,7 @@ from ..model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ..model.config import ModelConfig, StyleEncoderConfig
 from ..model.model import DiffPoseTalk, StyleEncoder
 from . import distributed
-from .denoiser import DenoiserObjective, denoiser_step, loss_head
+from .denoiser import DenoiserObjective, StyleReferences, denoiser_step, loss_head
 from .loop import EpochBatches, LoopConfig, setup_logging, train
 from .losses import DenoiserLoss, LossWeights
 from .style import CROP, StyleObjective, speaker_batches, style_step
@@ -86,15 +86,19 @@ def _session(out: Path, device: str):
 
 
 def train_style_encoder(corpus, out, cfg: StyleEncoderConfig, loop: LoopConfig, device: str = "auto",
-                        temperature: float = 0.1) -> StageResult:
-    """Stage 1 on the corpus's train split."""
+                        temperature: float = 0.1, cross_clip: bool = True, amplitude_twins: bool = True) -> StageResult:
+    """Stage 1 on the corpus's train split; ``cross_clip``: positives from two clips of a speaker
+    (False: two crops of one clip, as the reference trains); ``amplitude_twins``: see
+    ``style.StyleObjective`` (False, as the reference trains)."""
     out = Path(out)
     with _session(out, device) as info:
         torch.manual_seed(loop.seed)
         dataset = MotionWindows(corpus, "train", window=CROP, n_windows=1, seed=loop.seed)
         encoder = StyleEncoder(cfg).to(info.device)
-        objective = StyleObjective(encoder, head_pose=cfg.motion_dim == 54, temperature=temperature)
-        batches = EpochBatches(dataset, speaker_batches(dataset, loop.batch_size), info, loop.seed, loop.num_workers)
+        objective = StyleObjective(encoder, head_pose=cfg.motion_dim == 54, temperature=temperature,
+                                   cross_clip=cross_clip, amplitude_twins=amplitude_twins)
+        batches = EpochBatches(dataset, speaker_batches(dataset, loop.batch_size, cross_clip=cross_clip), info,
+                               loop.seed, loop.num_workers)
         log.info("style encoder: %d clips of %d speakers, %d parameters", len(dataset),
                  len({r.speaker for r in dataset.records}), sum(p.numel() for p in encoder.parameters()))
         stats_path = Path(corpus) / "stats.npz"
@@ -144,13 +148,19 @@ def _head_for_loss(expression_space: str, flame, n_vertices: int, lips: bool):
 def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopConfig, device: str = "auto",
                    name: str = "model", flame=None, vertex_loss: bool = True, loss_vertices: int = 0,
                    loss_lips: bool = False, weights: LossWeights | None = None, truncation: bool = True, presets: dict | None = None,
-                   sampling: dict | None = None, pretrained_audio=None) -> StageResult:
+                   sampling: dict | None = None, pretrained_audio=None, style_from_other_clips: bool = True,
+                   head_scaling: bool = False) -> StageResult:
     """Stage 2: train ``config``'s denoiser with the frozen ``style_encoder``.
 
     style_encoder: a ``StyleEncoder`` or a path for ``load_style_encoder``; its config
     replaces ``config.style_encoder``. Writes ``out/checkpoint`` (our format).
     pretrained_audio: a local HuBERT / wav2vec2 weights folder; its CNN, feature projection
     and first two transformer layers stay frozen, as in the reference.
+    style_from_other_clips: encode each window's style from another clip of the same
+    speaker (``StyleReferences``); False: from the sample's other window, as the reference.
+    head_scaling: scale the head motion of some samples, target and reference alike
+    (``augment.HEAD_SCALE_PROBABILITY``), so that the model follows a reference's head
+    amplitude beyond the corpus's range.
     """
     out = Path(out)
     with _session(out, device) as info:
@@ -161,6 +171,8 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
         frames = config.audio_encoder.kind == "frames"
         dataset = MotionWindows(corpus, "train", window=config.denoiser.n_motions, n_windows=2,
                                 phone_features=frames, seed=loop.seed)
+        if style_from_other_clips:
+            dataset = StyleReferences(dataset)
         if frames:
             from ..speech.features import FEATURE_DIM
 
@@ -187,7 +199,7 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
             log.info("step %d: checkpoint written to %s", step, out / CHECKPOINT_DIR)
 
         last = train("denoiser", distributed.wrap(objective, info), model,
-                     lambda obj, batch, gen: denoiser_step(obj, batch, gen, truncation),
+                     lambda obj, batch, gen: denoiser_step(obj, batch, gen, truncation, head_scaling),
                      batches, loop, info, out, on_checkpoint=export,
                      run_config={"model": config.to_dict(), "corpus": str(corpus), "name": name})
         return StageResult(last, model)

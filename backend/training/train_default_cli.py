@@ -226,7 +226,7 @@ def run(args) -> int:
         steps=recipe.denoiser_steps, batch_size=recipe.denoiser_batch, lr=recipe.lr, warmup=recipe.warmup,
         log_every=25, checkpoint_every=recipe.checkpoint_every, num_workers=args.workers, grad_clip=1.0,
         decay=0.5),
-        args.device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices)
+        args.device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices, head_scaling=True)
     lap("denoiser")
     checkpoint = work / "denoiser" / CHECKPOINT_DIR
     chosen, guidance_table = choose_guidance(checkpoint, corpus, recipe.guidance_clips)

@@ -1,10 +1,13 @@
 """The rest of the face around the mouth: head motion, blinks, gaze, brows and smile.
 
-Head motion follows the speech: nods on accented syllables (stressed vowels, weighted by
-how loud and high they are in the signal), a new head position at phrase boundaries,
-a slow drift that calms down in silence, a chin lift and tilt at the end of questions,
-larger moves in exclamations. Blinks come at the speaker's rate and cluster at phrase
-boundaries; the eyes jump between fixations; brows rise (or for some speakers lower) on
+Head motion follows the speech: the chin rises and falls with the voice's pitch (head
+motion correlates strongly with pitch and loudness, Munhall et al. 2004), nods on
+accented syllables (stressed vowels, weighted by how loud and high they are in the
+signal), a new head position at phrase boundaries, a slow drift that calms down in
+silence, a chin lift and tilt at the end of questions, larger moves in exclamations. All
+of it scales with the speaker's head energy, and the resting orientation varies a little
+from clip to clip around the speaker's own (a posture, not a style). Blinks come at the
+speaker's rate and cluster at phrase boundaries; the eyes jump between fixations; brows rise (or for some speakers lower) on
 accents and questions, the eyes widen in exclamations, the mouth corners drop at the end
 of some statements; the smile wanders slowly around the speaker's own level.
 """
@@ -19,6 +22,7 @@ from ..importers import head_rotation
 from .visemes import CH
 
 FPS = 25.0
+MAX_JAW = 0.42  # radians: wide speakers on open vowels stop at a jaw that still looks human
 PAIRED = [(CH[name], CH[name[:-4] + "Right"]) for name in CH if name.endswith("Left")
           and not name.startswith("eyeLook")]
 
@@ -38,12 +42,12 @@ def _ou(rng, n_frames, sigma, tau_s):
     return lfilter([1.0], [1.0, -a], noise, zi=[a * start])[0]  # x[k] = a x[k-1] + noise[k]
 
 
-def accents(audio, stressed):
+def accents(features, stressed):
     """(time, strength) of accented syllables: stressed vowels, stronger when loud and high.
 
-    Strength is about 1 for a typical accent, up to 2.5 for a loud, high one.
+    features: ``prosody`` of the audio (energy in units of 20 dB below the loud frames,
+    pitch in octaves). Strength is about 1 for a typical accent, up to 2.5 for a loud, high one.
     """
-    features = prosody(audio)  # energy in units of 20 dB below the loud frames; pitch in octaves
     energy, pitch = features[:, 0], features[:, 3]
     out = []
     for time in stressed:
@@ -60,7 +64,8 @@ def animate(mouth_exp, jaw, style, rng, audio, segments, stressed, sentences):
     """
     n = len(jaw)
     exp = mouth_exp.astype(np.float64).copy()
-    accent_list = accents(audio, stressed)
+    voice = prosody(audio)
+    accent_list = accents(voice, stressed)
     pauses = [(s, e) for p, s, e in segments if p == "SIL" and e - s >= 0.15]
     boundaries = [s for s, e in pauses if s > 0.05] + [e for s, e in pauses if e < n / FPS - 0.05]
     speech = np.zeros(n, bool)
@@ -102,7 +107,11 @@ def animate(mouth_exp, jaw, style, rng, audio, segments, stressed, sentences):
             exp[:, CH["browInnerUp"]] += _bump(n, time, 0.5, brow_height)
             for name in ("browOuterUpLeft", "browOuterUpRight"):
                 exp[:, CH[name]] += _bump(n, time, 0.5, 0.7 * brow_height)
-    head = gaussian_filter1d(head, style.head_smooth_s * FPS, axis=0, mode="nearest") + np.array(style.head_bias)
+    # the chin follows the pitch contour of voiced speech (pitch axis: positive nods down)
+    pitch = np.where(voice[:n, 2] > 0.5, voice[:n, 3], 0.0)
+    head[: len(pitch), 1] -= 0.06 * energy * gaussian_filter1d(pitch, 3.0)
+    posture = rng.normal(0.0, [0.03, 0.03, 0.02])
+    head = gaussian_filter1d(head, style.head_smooth_s * FPS, axis=0, mode="nearest") + np.array(style.head_bias) + posture
 
     # brows up on questions, eyes wide on exclamations, corners down at some statement ends;
     # a frowner's resting brow and mouth
@@ -117,6 +126,8 @@ def animate(mouth_exp, jaw, style, rng, audio, segments, stressed, sentences):
         elif rng.random() < 0.3:
             frown += _bump(n, end, 0.8, rng.uniform(0.05, 0.25))
     exp[:, [CH["browDownLeft"], CH["browDownRight"]]] += 0.3 * style.frown
+    exp[:, CH["browInnerUp"]] += style.brow_rest
+    exp[:, [CH["browOuterUpLeft"], CH["browOuterUpRight"]]] += 0.8 * style.brow_rest
     exp[:, [CH["eyeWideLeft"], CH["eyeWideRight"]]] += wide[:, None]
     exp[:, [CH["mouthFrownLeft"], CH["mouthFrownRight"]]] += frown[:, None]
 
@@ -169,5 +180,5 @@ def animate(mouth_exp, jaw, style, rng, audio, segments, stressed, sentences):
 
     pose = np.zeros((n, 6), np.float32)
     pose[:, :3] = head_rotation(head[:, 0], head[:, 1], head[:, 2])
-    pose[:, 3] = jaw
+    pose[:, 3] = np.minimum(jaw, MAX_JAW)
     return np.clip(exp, 0.0, 1.0).astype(np.float32), pose

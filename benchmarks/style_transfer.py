@@ -1,0 +1,130 @@
+"""How far the output follows its style reference, property by property.
+
+    nice .venv/bin/python benchmarks/style_transfer.py [--model backend/models/default]
+        [--corpus runs/default/corpus] [--split test] [--speakers 4] [--style-scales 2 3]
+
+Three tables, all on held-out speakers of the corpus (``--split``, default test), speech
+generated from the clips' true phone times so that the recognizer plays no part:
+
+1. Controlled references (``backend.evaluation.style_transfer.EDITS``): a reference with
+   one property changed (head motion x4 or x0.1 about its mean, smile +0.5, brows +0.4,
+   jaw motion x0.4); the output under the changed reference against the output under the
+   unchanged one (a ratio for motion, a difference for offsets), with the target. The
+   reference is either the held-out speaker's own motion ("truth") or the model's take of
+   that speaker's speech without a style ("take", what an animator keys and feeds back).
+   At the model's default guidance and at each ``--style-scales``.
+2. Held-out speakers as references: each property of the reference and of the output
+   (another speaker's speech), their correlation across speakers and the mean ratio.
+3. The presets on one clip: each property, and the head motion without a style.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROPS = ("head_motion_deg", "head_speed_deg_s", "smile", "brow", "jaw_motion", "blink_per_min")
+
+
+def controlled_table(bundle, corpus, split, speakers, seconds, scales) -> str:
+    from backend.evaluation.style_transfer import EDITS, measure_transfer
+
+    audio_scale, default_style = bundle.guidance_scales()
+    columns = [("default", default_style)] + [(f"style {s:g}", s) for s in scales if s != default_style]
+    header = "| reference | edit | target | " + " | ".join(f"{name} (style {s:g})" if name == "default" else name
+                                                         for name, s in columns) + " |"
+    lines = [header, "|---|---|---|" + "---|" * len(columns)]
+    for base in ("truth", "take"):
+        results = [measure_transfer(bundle, corpus, split, speakers, seconds, base=base, audio_scale=audio_scale,
+                                    style_scale=s) for _, s in columns]
+        for edit in EDITS:
+            sign = "<=" if edit.at_most else ">="
+            target = f"{sign} {edit.target:g}x" if edit.relative else f"{sign} +{edit.target:g}"
+            cells = []
+            for result in results:
+                value = result[edit.name]
+                text = f"{value:.2f}x" if edit.relative else f"{value:+.2f}"
+                cells.append(text if edit.met(value) else f"{text} (missed)")
+            lines.append(f"| {base} | {edit.name} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def speakers_table(bundle, corpus, splits, seconds) -> str:
+    from backend.data.format import read_manifest
+    from backend.evaluation.style_transfer import WINDOW, TrueSpeech, properties
+
+    records = {}
+    for split in splits:
+        for record in read_manifest(corpus, split):
+            if record.frames >= WINDOW:
+                records.setdefault(record.speaker, record)
+    chosen = list(records.values())
+    pairs = []
+    for k, record in enumerate(chosen):
+        reference = TrueSpeech(bundle, corpus, record, seconds).truth
+        target = TrueSpeech(bundle, corpus, chosen[(k + 1) % len(chosen)], seconds)
+        output = target.generate(bundle.encode_style({"exp": reference["exp"][:WINDOW],
+                                                      "pose": reference["pose"][:WINDOW]}))
+        pairs.append((properties(reference), properties(output)))
+    lines = [f"{len(chosen)} held-out speakers ({', '.join(splits)}), each speaker's first 4 s as the reference, "
+             "the next speaker's speech:", "",
+             "| property | references: min / median / max | outputs: min / median / max | correlation | "
+             "mean output / reference |", "|---|---|---|---|---|"]
+    for prop in PROPS:
+        ref = np.array([r[prop] for r, _ in pairs])
+        out = np.array([o[prop] for _, o in pairs])
+        r = np.corrcoef(ref, out)[0, 1] if ref.std() > 0 and out.std() > 0 else float("nan")
+        lines.append(f"| {prop} | {ref.min():.3g} / {np.median(ref):.3g} / {ref.max():.3g} | "
+                     f"{out.min():.3g} / {np.median(out):.3g} / {out.max():.3g} | {r:.2f} | "
+                     f"{np.mean(out) / max(np.mean(ref), 1e-9):.2f} |")
+    return "\n".join(lines)
+
+
+def presets_table(bundle, corpus, split, seconds) -> str:
+    from backend.evaluation.style_transfer import TrueSpeech, held_out_references, properties
+
+    record = held_out_references(corpus, split, 1)[0][0]
+    speech = TrueSpeech(bundle, corpus, record, seconds)
+    rows = [("no style", None)] + [(name, np.asarray(vec)) for name, (vec, _) in bundle.presets.items()]
+    lines = [f"Speech of {record.id} ({speech.frames / 25:.0f} s), seeds 0-2 averaged:", "",
+             "| style | " + " | ".join(PROPS) + " |", "|---|" + "---|" * len(PROPS)]
+    for name, style in rows:
+        values = [properties(speech.generate(style, seed=seed)) for seed in range(3)]
+        lines.append(f"| {name} | " + " | ".join(f"{np.mean([v[p] for v in values]):.3g}" for p in PROPS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "backend" / "models" / "default")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "runs" / "default" / "corpus")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--speakers", type=int, default=4, help="held-out speakers for the controlled references")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--style-scales", type=float, nargs="*", default=[2.0, 3.0])
+    args = parser.parse_args(argv)
+
+    from backend.model import load_model
+
+    started = time.monotonic()
+    bundle = load_model(args.model)
+    audio_scale, style_scale = bundle.guidance_scales()
+    print(f"model {args.model} (default guidance: audio {audio_scale:g}, style {style_scale:g}); corpus "
+          f"{args.corpus}, split {args.split}, {args.speakers} speakers, {args.seconds:g} s of speech, true phone "
+          "times, default sampler and steps, seed 0\n")
+    print(controlled_table(bundle, args.corpus, args.split, args.speakers, args.seconds, args.style_scales), "\n")
+    print(speakers_table(bundle, args.corpus, ["val", args.split] if args.split != "val" else ["val"], args.seconds),
+          "\n")
+    print(presets_table(bundle, args.corpus, args.split, args.seconds), "\n")
+    print(f"time {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
