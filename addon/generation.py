@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..backend import protocol
+from ..backend import motion_io, protocol
 from . import animation, audio, common, rigs, service
 from .core.jobs import CANCELLED, DONE
 from .properties import QUALITY_STEPS
@@ -100,6 +100,9 @@ def build_request(context, rig):
     if span.fps > protocol.MAX_FPS:
         raise GenerationError(f"The scene runs at {span.fps:g} fps; lip-sync supports up to {protocol.MAX_FPS:g} fps")
     steps = settings.steps if settings.quality == "CUSTOM" else QUALITY_STEPS[settings.quality]
+    max_steps = (service.SESSION.model_info or {}).get("max_steps")
+    if steps is not None and max_steps is not None and steps > max_steps:
+        raise GenerationError(f"This model has {max_steps} diffusion steps: set Steps to at most {max_steps}")
     params = {
         "audio": path,
         "output": str(common.user_dir("takes") / f"{uuid.uuid4().hex}.npz"),
@@ -134,7 +137,11 @@ def apply_job(job):
         tell(context, "Lip-sync cancelled" if job.state == CANCELLED else f"Lip-sync failed: {job.message}", error=True)
         return
     try:
-        motions = [_load_motion(path) for path in outputs]
+        motions = [motion_io.load_motion(path) for path in outputs]
+    except motion_io.MotionFileError as exc:  # checked like any clip: shapes, NaN, frame rate, space
+        tell(context, f"Lip-sync failed: the backend's result is not a usable motion ({exc}); nothing was written",
+             error=True)
+        return
     finally:
         for path in outputs:
             Path(path).unlink(missing_ok=True)
@@ -153,17 +160,6 @@ def apply_job(job):
     _fill_variations(context, len(motions))
     frames = len(motions[0]["exp"])
     tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}")
-
-
-def _load_motion(path):
-    with np.load(path) as data:
-        return {
-            "exp": data["exp"].astype(np.float32),
-            "pose": data["pose"].astype(np.float32),
-            "fps": float(data["fps"]),
-            "expression_space": str(data["expression_space"]),
-            "shape": data["shape"].astype(np.float32) if "shape" in data else None,
-        }
 
 
 def _write(scene, rig, index):

@@ -12,8 +12,17 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..backend import protocol
+
 # Sampler steps per quality preset; None keeps the model's default.
 QUALITY_STEPS = {"DRAFT": 10, "STANDARD": None, "HIGH": 100}
+# The ranges of the fields come from the protocol's generate parameters.
+_GENERATE = protocol.PARAMS[protocol.Method.GENERATE]
+_BLENDER_INT_MAX = 2**31 - 1  # an IntProperty is a signed 32-bit int
+
+
+def _range(name) -> dict:
+    return {"min": _GENERATE[name].low, "max": min(_GENERATE[name].high, _BLENDER_INT_MAX)}
 
 
 def _apply_variation(self, context):
@@ -58,15 +67,16 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         description="Use the guidance scales the model recommends; turn off to set them yourself",
     )
     audio_scale: FloatProperty(
-        name="Audio Guidance", default=1.15, min=0.0, max=10.0, soft_max=3.0,
+        name="Audio Guidance", default=1.15, soft_max=3.0, **_range("audio_scale"),
         description="How strongly the mouth follows the speech",
     )
     style_scale: FloatProperty(
-        name="Style Guidance", default=3.0, min=0.0, max=20.0, soft_max=6.0,
+        name="Style Guidance", default=3.0, soft_max=6.0, **_range("style_scale"),
         description="How strongly the motion follows the style reference",
     )
     head_motion_scale: FloatProperty(
-        name="Head Motion", default=1.0, min=0.0, max=5.0, soft_max=2.0,
+        name="Head Motion", default=_GENERATE["head_motion_scale"].default, soft_max=2.0,
+        **_range("head_motion_scale"),
         description="Scale of the head's rotation about its mean",
     )
     quality: EnumProperty(
@@ -79,9 +89,12 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         ),
         default="STANDARD",
     )
-    steps: IntProperty(name="Steps", default=50, min=1, max=1000)
-    seed: IntProperty(name="Seed", default=0, min=0)
-    n_variations: IntProperty(name="Variations", default=1, min=1, max=16)
+    steps: IntProperty(
+        name="Steps", default=50, **_range("steps"),
+        description="Sampler steps; the model's limit (its diffusion steps) is checked when you generate",
+    )
+    seed: IntProperty(name="Seed", default=_GENERATE["seed"].default, **_range("seed"))
+    n_variations: IntProperty(name="Variations", default=_GENERATE["n_variations"].default, **_range("n_variations"))
     mapping_space: EnumProperty(
         name="Space",
         items=(

@@ -158,7 +158,8 @@ def _on_load_pre(*_args):
 
 
 def register():
-    atexit.register(SESSION.stop)
+    # At exit no new thread may start: the backend is stopped before Python goes.
+    atexit.register(SESSION.stop, wait=True)
     bpy.app.handlers.load_pre.append(_on_load_pre)
 
 

@@ -25,6 +25,12 @@ from ...backend import protocol
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 40
+# How long ``stop`` waits for the process to exit after the shutdown request: the grace
+# the service gives a cancelled job, and a second to exit. Terminating it sooner would cut
+# short a job that is cleaning up.
+SHUTDOWN_WAIT = protocol.SHUTDOWN_GRACE_SECONDS + 1.0
+# Characters of an oversized stdout line kept for the report.
+OVERSIZE_HEAD = 200
 
 
 class BackendError(Exception):
@@ -155,7 +161,7 @@ class BackendClient:
             f"{self.stderr_tail() or '(none)'}"
         )
 
-    def stop(self, request_timeout: float = 3.0, terminate_timeout: float = 2.0) -> str:
+    def stop(self, request_timeout: float = SHUTDOWN_WAIT, terminate_timeout: float = 2.0) -> str:
         """Stop the process: shutdown request, then terminate, then kill. Returns which worked."""
         process = self._process
         if process is None:
@@ -236,16 +242,24 @@ class BackendClient:
             pass
 
     def _read_stdout(self):
-        for line in self._process.stdout:
+        stdout = self._process.stdout
+        while True:
+            # Bounded reads: a broken backend's endless line must not be held in memory.
+            line = stdout.readline(protocol.MAX_MESSAGE_BYTES + 1)
+            if not line:
+                break
+            if len(line) > protocol.MAX_MESSAGE_BYTES:
+                head = line[:OVERSIZE_HEAD]
+                while line and not line.endswith("\n"):
+                    line = stdout.readline(protocol.MAX_MESSAGE_BYTES)
+                self._garbage(Garbage(head, f"a line over the {protocol.MAX_MESSAGE_BYTES}-byte limit"))
+                continue
             if not line.strip():
                 continue
             try:
                 message = protocol.decode(line)
             except protocol.ProtocolError as exc:
-                garbage = Garbage(line.rstrip("\n"), exc.message)
-                if self.hello is None and self._first_garbage is None:
-                    self._first_garbage = garbage
-                self._inbox.put(garbage)
+                self._garbage(Garbage(line.rstrip("\n"), exc.message))
                 continue
             if (
                 self.hello is None
@@ -263,6 +277,11 @@ class BackendClient:
         self._exited.set()
         self._outbox.put(None)
         self._inbox.put(Exited(returncode, self.stderr_tail()))
+
+    def _garbage(self, garbage: Garbage):
+        if self.hello is None and self._first_garbage is None:
+            self._first_garbage = garbage
+        self._inbox.put(garbage)
 
     def _read_stderr(self):
         for line in self._process.stderr:

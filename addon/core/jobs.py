@@ -13,8 +13,10 @@ wanted model is not the loaded one, then the request the user asked for.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ...backend import protocol
 from .client import BackendClient, BackendError, Exited, Garbage, backend_environment
@@ -150,15 +152,27 @@ class Session:
         self._end(job, CANCELLED, "cancelled")
         return True
 
-    def stop(self) -> str:
-        """Stop the backend process (cancelling any job); safe to call at any time."""
+    def stop(self, wait: bool = False) -> str:
+        """Stop the backend process (cancelling any job); safe to call at any time.
+
+        The shutdown can take the service's grace period for a cancelled job and then the
+        escalation to terminate and kill, so it runs on a thread of its own and this returns
+        "stopping" at once: Blender's main thread never waits for it. ``wait=True`` (at exit)
+        blocks until the process is gone and returns how it stopped.
+        """
         if self.job is not None and not self.job.finished:
             self._end(self.job, CANCELLED, "cancelled: the backend was stopped")
         client, self.client = self.client, None
         self.hello = None
         self.model_info = None
         self._loaded = None
-        return client.stop() if client is not None else "not started"
+        if client is None:
+            return "not started"
+        if wait:
+            return client.stop()
+        # Not a daemon: an exiting Python waits for it, so the process is stopped for sure.
+        threading.Thread(target=client.stop, name="backend-stop").start()
+        return "stopping"
 
     # ------------------------------------------------------------------ events
 
@@ -229,6 +243,8 @@ class Session:
             self.model_info = message["result"]
             self._loaded = self._wanted
         if job.cancel_requested:
+            # The job finished before the cancel reached it: its files are not wanted.
+            _remove_outputs(message["result"])
             self._end(job, CANCELLED, "cancelled")
         elif job.steps:
             self._send_next()
@@ -272,3 +288,11 @@ class Session:
         job.message = message
         if state != DONE:
             job.stage = state
+
+
+def _remove_outputs(result: dict) -> None:
+    """Delete the files a job's result names (the ``outputs`` of a generate)."""
+    outputs = result.get("outputs")
+    for path in outputs if isinstance(outputs, list) else []:
+        if isinstance(path, str):
+            Path(path).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from ..model.errors import Cancelled
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.05  # seconds between progress events of one stage
-SHUTDOWN_GRACE = 5.0  # seconds a cancelled job gets to finish before the process exits
+SHUTDOWN_GRACE = p.SHUTDOWN_GRACE_SECONDS  # a cancelled job's time to finish before the process exits
 _OVERSIZE = object()
 
 

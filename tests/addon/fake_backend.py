@@ -5,7 +5,10 @@ Modes: ``ok`` (loads instantly, generates a short ARKit-space motion; refuses fi
 are not WAV/FLAC/OGG/MP3 with ``not_audio``), ``crash`` (dies mid-job), ``slow`` (a job
 that runs until cancelled), ``garbage`` (prints non-protocol text mid-job),
 ``slow_hello`` (sleeps before hello), ``silent`` (never says hello), ``old_protocol``
-(hello with another version), ``hang`` (ignores shutdown, SIGTERM and end of input).
+(hello with another version), ``hang`` (ignores shutdown, SIGTERM and end of input),
+``huge_line`` (answers a job with a 64 MiB line), ``slow_shutdown`` (takes 4 s to exit
+after shutdown, as the service does while a cancelled job finishes within its grace),
+``nan_motion`` (writes motion files full of NaN, as a broken backend might).
 """
 import json
 import signal
@@ -24,7 +27,7 @@ def send(message):
     sys.stdout.flush()
 
 
-def write_motion(path, frames, fps, seed):
+def write_motion(path, frames, fps, seed, nan=False):
     import numpy as np
 
     t = np.arange(frames, dtype=np.float32) / fps
@@ -34,6 +37,8 @@ def write_motion(path, frames, fps, seed):
     pose = np.zeros((frames, 6), np.float32)
     pose[:, 3] = 0.1 + 0.1 * np.sin(4 * np.pi * t)
     pose[:, 0] = 0.05 * np.sin(np.pi * t)
+    if nan:
+        exp[:] = np.nan
     np.savez(path, exp=exp, pose=pose, fps=np.float64(fps), expression_space="arkit",
              shape=np.zeros(100, np.float32), settings=json.dumps({"seed": seed}))
 
@@ -53,7 +58,8 @@ def main(mode):  # further arguments (--device D) are accepted and ignored
         sys.stdout.flush()
     else:
         send(protocol.event(protocol.EventName.HELLO, hello))
-    info = {"name": "fake", "expression_space": "arkit", "head_pose": True, "presets": ["calm"], "fps": 25.0}
+    info = {"name": "fake", "expression_space": "arkit", "head_pose": True, "presets": ["calm"], "fps": 25.0,
+            "max_steps": 500}
     running = None
     for line in sys.stdin:
         request = protocol.decode(line)
@@ -62,6 +68,8 @@ def main(mode):  # further arguments (--device D) are accepted and ignored
             if mode == "hang":
                 continue
             send(protocol.response(rid))
+            if mode == "slow_shutdown":
+                time.sleep(4.0)
             return
         if method == protocol.Method.LOAD_MODEL:
             send(protocol.response(rid, info))
@@ -88,6 +96,12 @@ def main(mode):  # further arguments (--device D) are accepted and ignored
             if mode == "garbage":
                 print("Traceback (most recent call last): not json", flush=True)
                 continue
+            if mode == "huge_line":
+                for _ in range(64):
+                    sys.stdout.write("x" * 2**20)
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                continue
             fps = params.get("fps") or 25.0
             start, end = params.get("start") or 0.0, params.get("end") or 1.0
             frames = int(round((end - start) * fps))
@@ -95,7 +109,7 @@ def main(mode):  # further arguments (--device D) are accepted and ignored
             n = params.get("n_variations") or 1
             for k in range(n):
                 path = params["output"] if n == 1 else params["output"].replace(".npz", f"_{k + 1}.npz")
-                write_motion(path, frames, fps, k)
+                write_motion(path, frames, fps, k, nan=mode == "nan_motion")
                 outputs.append(path)
             send(protocol.progress(rid, "sample", 0, 1, 1, 1, 0.9))
             send(protocol.response(rid, {"outputs": outputs, "frames": frames, "fps": fps,

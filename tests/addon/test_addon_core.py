@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from diffposetalk.addon.core import backend_env, mapping, timing
-from diffposetalk.addon.core.client import BackendClient, BackendError, Exited, Garbage
+from diffposetalk.addon.core.client import OVERSIZE_HEAD, BackendClient, BackendError, Exited, Garbage
 from diffposetalk.addon.core.jobs import CANCELLED, DONE, FAILED, BackendConfig, Session
 from diffposetalk.backend import protocol
 
@@ -124,6 +124,18 @@ def test_client_flags_garbage_output(tmp_path):
     client.stop()
 
 
+def test_a_huge_line_is_reported_without_being_held_whole(tmp_path):
+    client = fake_client("huge_line")
+    client.wait_hello(10)
+    client.request(protocol.Method.GENERATE, generate_params(tmp_path))
+    items = wait_for(client, lambda m: isinstance(m, Garbage), timeout=60)
+    garbage = [m for m in items if isinstance(m, Garbage)][0]
+    assert f"over the {protocol.MAX_MESSAGE_BYTES}-byte limit" in garbage.reason
+    assert garbage.line == "x" * OVERSIZE_HEAD
+    assert client.request(protocol.Method.STATUS), "the stream goes on after the line"
+    client.stop()
+
+
 def test_shutdown_escalates_to_kill_when_the_backend_ignores_it():
     client = fake_client("hang")
     client.wait_hello(10)
@@ -224,6 +236,39 @@ def test_session_cancel_and_busy(tmp_path):
         session.stop()
 
 
+def test_a_cancel_that_comes_after_the_job_finished_removes_its_files(tmp_path):
+    session = Session()
+    try:
+        session.submit(fake_config("ok"), "generate", protocol.Method.GENERATE, generate_params(tmp_path))
+        assert run_job(session).state == DONE  # the model is loaded now
+        params = generate_params(tmp_path, n_variations=2)
+        job = session.submit(fake_config("ok"), "generate", protocol.Method.GENERATE, params)
+        outputs = [tmp_path / "out_1.npz", tmp_path / "out_2.npz"]
+        deadline = time.monotonic() + 10
+        while not all(p.exists() for p in outputs) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the backend finished; its reply waits for the next pump
+        assert all(p.exists() for p in outputs)
+        assert session.cancel()
+        assert run_job(session) is job and job.state == CANCELLED
+        assert not any(p.exists() for p in outputs)
+    finally:
+        session.stop()
+
+
+def test_stop_returns_at_once_and_lets_the_backend_finish_its_shutdown(tmp_path):
+    session = Session()
+    session.submit(fake_config("slow_shutdown"), "generate", protocol.Method.GENERATE, generate_params(tmp_path))
+    assert run_job(session).state == DONE
+    client = session.client
+    started = time.monotonic()
+    assert session.stop() == "stopping"
+    assert time.monotonic() - started < 1.0, "Blender's main thread does not wait for the backend"
+    assert session.client is None and client.running
+    exited = [m for m in wait_for(client, lambda m: isinstance(m, Exited), timeout=30) if isinstance(m, Exited)]
+    # It exited by itself after its 4 s: not terminated while still inside the service's grace.
+    assert exited[0].returncode == 0
+
+
 def test_session_error_reply_fails_the_job_with_the_backends_message(tmp_path):
     session = Session()
     try:
@@ -249,7 +294,7 @@ def test_session_against_the_real_service_without_a_model(tmp_path):
         assert job.error_code == protocol.ErrorCode.FILE_NOT_FOUND and "missing" in job.message
         assert session.client.running
     finally:
-        assert session.stop() == "shutdown"
+        assert session.stop(wait=True) == "shutdown"
 
 
 # ---------------------------------------------------------------- backend environment

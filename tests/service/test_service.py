@@ -398,7 +398,8 @@ def test_a_model_that_computes_nan_writes_nothing(service, audio, tmp_path):
             weights[key].fill_(float("nan"))
     save_file(weights, str(checkpoint / "model.safetensors"))
     proc = service("--checkpoint", str(checkpoint))
-    assert proc.next_message()["event"] == EventName.MODEL_LOADED
+    loaded = proc.next_message()
+    assert loaded["event"] == EventName.MODEL_LOADED, loaded
     output = tmp_path / "o.npz"
     message = proc.call(Method.GENERATE, {"audio": str(audio["wav"]), "output": str(output)})
     assert error_code(message) == ErrorCode.OUTPUT_FAILED and "NaN" in message["error"]["message"]
