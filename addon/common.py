@@ -12,6 +12,7 @@ from ..backend import DEFAULT_MODEL_DIR  # noqa: F401 (re-exported for the add-o
 ROOT_PACKAGE = __package__.rpartition(".")[0]
 ROOT_DIR = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT_DIR / "requirements.txt"
+PINNED_REQUIREMENTS = ROOT_DIR / "requirements-speech.txt"
 
 
 def preferences(context=None):

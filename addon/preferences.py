@@ -41,6 +41,12 @@ class DIFFPOSETALK_AP_preferences(bpy.types.AddonPreferences):
         ),
         default="auto",
     )
+    speech_model: StringProperty(
+        name="Speech Model",
+        description="A faster-whisper (CTranslate2) model folder for the speech recognizer, e.g. base, small or a "
+        "multilingual one. Empty: the bundled tiny.en (English)",
+        subtype="DIR_PATH",
+    )
     # The last check or setup result, shown below the buttons.
     status: StringProperty(name="Status", options={"SKIP_SAVE"})
 
@@ -59,6 +65,7 @@ class DIFFPOSETALK_AP_preferences(bpy.types.AddonPreferences):
         elif self.model_source == "CHECKPOINT":
             col.prop(self, "checkpoint")
         col.prop(self, "device")
+        col.prop(self, "speech_model")
         row = layout.row()
         row.operator(DIFFPOSETALK_OT_setup_backend.bl_idname, icon="IMPORT")
         row.operator(DIFFPOSETALK_OT_check_backend.bl_idname, icon="PLAY")
@@ -125,11 +132,12 @@ class DIFFPOSETALK_OT_setup_backend(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             requirements = backend_env.backend_requirements(common.REQUIREMENTS)
+            pinned = backend_env.pinned_requirements(common.PINNED_REQUIREMENTS)
         except backend_env.SetupError as exc:
             prefs.status = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        service.start_setup(sys.executable, common.user_dir(service.SETUP_ENV), requirements)
+        service.start_setup(sys.executable, common.user_dir(service.SETUP_ENV), requirements, pinned)
         prefs.status = "Setting up the backend environment..."
         return {"FINISHED"}
 

@@ -50,6 +50,10 @@ def config(prefs) -> BackendConfig:
             "The backend is not set up: press Set up backend in the add-on's preferences, "
             "or set Backend Python to an environment with the backend's packages"
         )
+    speech_model = bpy.path.abspath(prefs.speech_model) if prefs.speech_model else None
+    if speech_model and not Path(speech_model, "model.bin").is_file():
+        raise NotReady(f"The speech model folder {speech_model} has no model.bin: choose a faster-whisper "
+                       "(CTranslate2) model folder in the add-on's preferences, or leave it empty for the bundled one")
     if prefs.model_source == "DEFAULT":
         if not (common.DEFAULT_MODEL_DIR / "config.json").is_file():
             raise NotReady(
@@ -57,7 +61,7 @@ def config(prefs) -> BackendConfig:
                 "files or a checkpoint folder in the add-on's preferences"
             )
         return BackendConfig(python=python, root=str(common.ROOT_DIR), checkpoint=str(common.DEFAULT_MODEL_DIR),
-                             device=prefs.device)
+                             device=prefs.device, speech_model=speech_model)
     checkpoint = bpy.path.abspath(prefs.checkpoint)
     if not prefs.checkpoint or not Path(checkpoint).exists():
         raise NotReady("Choose the model's checkpoint in the add-on's preferences (the file or folder is missing)")
@@ -69,7 +73,8 @@ def config(prefs) -> BackendConfig:
             if not getattr(prefs, name) or not Path(path).is_file():
                 raise NotReady(f"Released DiffPoseTalk models need their {label}: set it in the add-on's preferences")
             extras[name] = path
-    return BackendConfig(python=python, root=str(common.ROOT_DIR), checkpoint=checkpoint, device=prefs.device, **extras)
+    return BackendConfig(python=python, root=str(common.ROOT_DIR), checkpoint=checkpoint, device=prefs.device,
+                         speech_model=speech_model, **extras)
 
 
 def check(prefs, timeout: float) -> dict:
@@ -89,10 +94,11 @@ def submit(prefs, kind, method, params, context):
     return job
 
 
-def start_setup(base_python, env_dir, requirements):
+def start_setup(base_python, env_dir, requirements, pinned=()):
     global SETUP, _setup_reported
     _setup_reported = False
-    SETUP = backend_env.SetupJob(base_python=base_python, env_dir=str(env_dir), requirements=requirements)
+    SETUP = backend_env.SetupJob(base_python=base_python, env_dir=str(env_dir), requirements=requirements,
+                                 pinned=list(pinned))
     SETUP.start()
     ensure_timer()
     return SETUP

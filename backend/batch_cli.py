@@ -39,8 +39,6 @@ def output_for(audio: Path, folder: Path, out: Path | None) -> Path:
 
 
 def run(args) -> int:
-    from .service.runner import describe_error, variation_paths
-
     folder = args.folder
     if not folder.is_dir():
         print(f"error: {folder} is not a folder; give the folder that holds the audio files", file=sys.stderr)
@@ -53,6 +51,15 @@ def run(args) -> int:
         runner = load_runner(args)
     except Exception as exc:  # reported with its code
         return report_error(exc)
+    try:
+        return _run_all(args, runner, folder, files)
+    finally:
+        runner.close()
+
+
+def _run_all(args, runner, folder, files) -> int:
+    from .service.runner import describe_error, variation_paths
+
     done, skipped, failed = [], [], []
     started = time.perf_counter()
     for index, audio in enumerate(files, 1):

@@ -85,8 +85,12 @@ def load_runner(args):
     if checkpoint is None:
         raise protocol.ProtocolError(protocol.ErrorCode.NO_MODEL,
                                      "no model: pass --checkpoint (our checkpoint folder or a released .pt)")
-    runner = Runner(args.device, args.threads)
-    runner.load(checkpoint, args.style_encoder, args.stats)
+    runner = Runner(args.device, args.threads, args.speech_model, args.speech_workers)
+    try:
+        runner.load(checkpoint, args.style_encoder, args.stats)
+    except BaseException:
+        runner.close()
+        raise
     return runner
 
 
@@ -118,9 +122,14 @@ def run(args) -> int:
     try:
         params = generation_params(args, args.audio, output, args.start, args.end, not args.no_overwrite)
         runner = load_runner(args)
-        result = runner.generate(params, progress=log_progress())
     except Exception as exc:  # reported like the service reports it, with its code
         return report_error(exc)
+    try:
+        result = runner.generate(params, progress=log_progress())
+    except Exception as exc:
+        return report_error(exc)
+    finally:
+        runner.close()
     for path in result["outputs"]:
         print(path)
     log.info("%d frames at %g fps in %.1f s", result["frames"], result["fps"], result["elapsed"])

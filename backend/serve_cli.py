@@ -17,6 +17,11 @@ def add_checkpoint_arguments(parser, default_help="none"):
     parser.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: the cores this process may use, at most 8)")
+    parser.add_argument("--speech-model", default=None, metavar="FOLDER",
+                        help="a faster-whisper (CTranslate2) model folder for the speech recognizer, e.g. base, "
+                        "small or a multilingual one (default: the bundled tiny.en)")
+    parser.add_argument("--speech-workers", type=int, default=None, metavar="N",
+                        help="processes of the speech front-end (default: one per core, at most 4)")
 
 
 def default_checkpoint():
@@ -40,7 +45,8 @@ def run(args) -> int:
     sys.stdout = sys.stderr
     checkpoint = None if args.no_model else (args.checkpoint or default_checkpoint())
     server = Server(sys.stdin.buffer, protocol_out, checkpoint=checkpoint, style_encoder=args.style_encoder,
-                    stats=args.stats, device=args.device, threads=args.threads)
+                    stats=args.stats, device=args.device, threads=args.threads, speech_model=args.speech_model,
+                    speech_workers=args.speech_workers)
     code = server.serve()
     # The reader thread may be blocked reading stdin while holding its lock, and Python's
     # normal exit would then abort; everything is answered and flushed, so leave directly.

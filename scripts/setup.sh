@@ -33,12 +33,13 @@ python_311() {
     exit 1
 }
 
-# make_venv DIR REQUIREMENTS: a Python 3.11 environment with those pinned packages,
-# skipped when the requirements have not changed since it was made.
+# make_venv DIR REQUIREMENTS [HASHED]: a Python 3.11 environment with those pinned packages
+# (and the hash-pinned ones of HASHED, installed without dependencies), skipped when the
+# requirements have not changed since it was made.
 make_venv() {
-    local venv=$1 requirements=$2
+    local venv=$1 requirements=$2 hashed=${3:-}
     local stamp="$venv/.requirements.sha256" want
-    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    want=$(cat "$requirements" ${hashed:+"$hashed"} | sha256sum | cut -d' ' -f1)
     if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         echo "setup: environment up to date ($venv)"
         return
@@ -50,10 +51,13 @@ make_venv() {
     echo "setup: installing $requirements into $venv (the first run downloads it)"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q -r "$requirements"
+    if [ -n "$hashed" ]; then
+        "$venv/bin/python" -m pip install -q --no-deps --require-hashes -r "$hashed"
+    fi
     echo "$want" > "$stamp"
 }
 
-make_venv "$VENV" requirements.txt
+make_venv "$VENV" requirements.txt requirements-speech.txt
 # Blender 4.2 LTS for the tests of the legacy Action path (4.2 has no slotted Actions).
 make_venv .venv-blender42 requirements-blender42.txt
 echo "setup: done"

@@ -5,8 +5,8 @@ Blender). It is found, in order, at the path the user chose, in the project's ow
 environment (``.venv`` beside the extension's files, a development checkout) and in the
 environment "Set up backend" made under the extension's user folder.
 
-Setting up runs three commands in a worker thread (make a virtual environment, upgrade
-pip, install the requirements) and reports each output line through a queue, so the
+Setting up runs its commands in a worker thread (make a virtual environment, upgrade
+pip, install the requirements, then the hash-pinned speech model and noise suppressor) and reports each output line through a queue, so the
 add-on can show progress without blocking Blender.
 """
 from __future__ import annotations
@@ -63,6 +63,15 @@ def backend_requirements(requirements_txt) -> list:
     return lines
 
 
+def pinned_requirements(requirements_txt) -> list:
+    """The hash-pinned lines of requirements-speech.txt (installed without dependencies)."""
+    path = Path(requirements_txt)
+    if not path.is_file():
+        raise SetupError(f"{path} is missing, so this copy of the extension cannot set up its backend; reinstall it")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
 @dataclass
 class SetupJob:
     """Makes the backend environment in a worker thread; the main thread polls it.
@@ -74,6 +83,7 @@ class SetupJob:
     base_python: str
     env_dir: str
     requirements: list
+    pinned: list = field(default_factory=list)  # hash-pinned lines, installed with --no-deps
     state: str = "running"
     message: str = ""
     fraction: float = 0.0
@@ -89,6 +99,9 @@ class SetupJob:
             requirements_file = Path(self.env_dir) / "backend-requirements.txt"
             commands.append([python, "-m", "pip", "install", "--upgrade", "pip"])
             commands.append([python, "-m", "pip", "install", "-r", str(requirements_file)])
+        if self.pinned:
+            commands.append([python, "-m", "pip", "install", "--no-deps", "--require-hashes", "-r",
+                             str(Path(self.env_dir) / "backend-pinned.txt")])
         return commands
 
     def start(self):
@@ -123,6 +136,9 @@ class SetupJob:
                 if index == 1:
                     (Path(self.env_dir) / "backend-requirements.txt").write_text(
                         "\n".join(self.requirements) + "\n", encoding="utf-8"
+                    )
+                    (Path(self.env_dir) / "backend-pinned.txt").write_text(
+                        "\n".join(self.pinned) + "\n", encoding="utf-8"
                     )
                 self._run_one(command)
                 self.fraction = (index + 1) / len(commands)

@@ -44,15 +44,17 @@ class BackendConfig:
     style_encoder: str | None = None
     stats: str | None = None
     device: str = "auto"
+    speech_model: str | None = None  # a faster-whisper model folder; None: the bundled one
     entry: tuple = ("-m", "backend", "serve")
 
     def command(self) -> list:
         # The model comes from the preferences through load_model, so the service must not
         # first load its own default.
-        return [self.python, *self.entry, "--no-model", "--device", self.device]
+        speech = ["--speech-model", self.speech_model] if self.speech_model else []
+        return [self.python, *self.entry, "--no-model", "--device", self.device, *speech]
 
     def process_key(self) -> tuple:
-        return (self.python, self.root, self.device, self.entry)
+        return (self.python, self.root, self.device, self.speech_model, self.entry)
 
     def load_params(self) -> dict:
         params = {"checkpoint": self.checkpoint, "device": self.device}

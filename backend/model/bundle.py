@@ -87,16 +87,18 @@ class ModelBundle:
             style = self.style_encoder(torch.from_numpy(vec).to(self.device).unsqueeze(0))
         return style[0].float().cpu().numpy()
 
-    def _audio_features(self, audio: np.ndarray, transcript, on_chunk) -> tuple:
+    def _audio_features(self, audio: np.ndarray, transcript, speech_features, on_chunk) -> tuple:
         """-> (denoiser memory (1, n_windows * L, W), real frame count)."""
         cfg = self.config.audio_encoder
         window = self.config.denoiser.n_motions
         if cfg.kind == "frames":
-            if self._frame_features is None:
-                from backend.speech.features import features_from_audio
+            if speech_features is None:
+                if self._frame_features is None:
+                    from backend.speech.features import features_from_audio
 
-                self._frame_features = features_from_audio
-            frames = torch.from_numpy(np.asarray(self._frame_features(audio, transcript), np.float32))
+                    self._frame_features = features_from_audio
+                speech_features = self._frame_features(audio, transcript)
+            frames = torch.from_numpy(np.asarray(speech_features, np.float32))
             n_frames = frames.shape[0]
             inputs, unit = frames.unsqueeze(0), 1
         else:
@@ -128,6 +130,7 @@ class ModelBundle:
         n_variations: int = 1,
         dynamic_threshold: float = 0.0,
         transcript: Optional[str] = None,
+        speech_features: Optional[np.ndarray] = None,
         progress: Optional[Callable] = None,
         cancelled: Optional[Callable[[], bool]] = None,
     ) -> list:
@@ -136,6 +139,8 @@ class ModelBundle:
         progress(stage, window, n_windows, step, n_steps): stage "audio" once per encoded
         chunk (window = chunk index, n_windows = chunks), then "denoise" after every
         sampler step. cancelled() is polled between steps; True raises Cancelled.
+        speech_features: the (T, F) frame features of a "frames" model, already computed
+        (the service's front-end workers); None computes them here from ``transcript``.
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -176,7 +181,7 @@ class ModelBundle:
 
         generator = torch.Generator(self.device).manual_seed(int(seed))
         with torch.inference_mode(), self._autocast():
-            feats, n_frames = self._audio_features(audio, transcript, on_chunk)
+            feats, n_frames = self._audio_features(audio, transcript, speech_features, on_chunk)
             noise = torch.randn((n_variations, d.n_motions, d.motion_dim), generator=generator, device=self.device)
             vec = sample_motion(
                 self.model, self.schedule, feats.float(), n_frames, torch.from_numpy(person).to(self.device),

@@ -6,6 +6,7 @@ the caller passes ``progress`` and ``cancelled`` callbacks.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,13 +21,17 @@ from ..expression_spaces import FPS
 from ..model.errors import Cancelled, CheckpointError
 from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
                         ProtocolError)
+from ..speech.features import features_from_recognition
+from ..speech.whisper import speech_model_name
+from ..speech.workers import Cancelled as SpeechCancelled
+from ..speech.workers import SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
 
 log = logging.getLogger(__name__)
 
 # The stages of a generate job ("audio" and "denoise" are named by the model's progress
 # calls) and the part of the progress bar (0..1) each one covers.
 DECODE, AUDIO, DENOISE, WRITE = STAGES
-_STAGE_SPAN = {DECODE: (0.0, 0.05), AUDIO: (0.05, 0.2), DENOISE: (0.2, 0.97), WRITE: (0.97, 1.0)}
+_STAGE_SPAN = {DECODE: (0.0, 0.03), AUDIO: (0.03, 0.5), DENOISE: (0.5, 0.97), WRITE: (0.97, 1.0)}
 
 def fail(code: str, message: str, **details) -> ProtocolError:
     return ProtocolError(code, message, details)
@@ -41,12 +46,44 @@ def variation_paths(output, n_variations: int) -> list:
 
 
 class Runner:
-    def __init__(self, device: str = "auto", threads: int | None = None):
+    def __init__(self, device: str = "auto", threads: int | None = None, speech_model=None,
+                 speech_workers: int | None = None):
+        """speech_model: a faster-whisper model folder for the speech front-end (None: the
+        bundled tiny.en); speech_workers: its processes (None: one per core, at most 4)."""
         self.device = device
         self.threads = threads
         self.bundle = None
         self.checkpoint = None
         self._torch_ready = False
+        self.speech = SpeechWorkers(speech_workers, speech_model=speech_model)
+
+    def close(self) -> None:
+        """Stop the speech front-end's worker processes."""
+        self.speech.close()
+
+    # ---------------------------------------------------------------- speech
+
+    def _speech_features(self, audio, transcript, report_stage, cancelled) -> tuple:
+        """(Recognition, (T, F) frame features) from the front-end's workers, cancellable."""
+        chunks = {"total": 1}
+
+        def chunk_done(done, total):
+            chunks["total"] = total
+            report_stage(AUDIO, done - 1, total, 1, 1)
+
+        def block_done():  # prosody, after the last chunk
+            report_stage(AUDIO, chunks["total"] - 1, chunks["total"], 1, 1)
+
+        report_stage(AUDIO, 0, 1, 0, 1)
+        try:
+            recognition = self.speech.recognize(audio, transcript, progress=chunk_done, cancelled=cancelled)
+        except SpeechCancelled:
+            raise Cancelled("cancelled") from None
+        except SpeechModelUnavailable as exc:
+            raise fail(ErrorCode.MODEL_LOAD_FAILED, f"{exc}", part="speech front-end") from None
+        except SpeechWorkerError as exc:
+            raise fail(ErrorCode.INTERNAL, f"{exc}", part="speech front-end") from None
+        return recognition, features_from_recognition(recognition.segments, audio, on_block=block_done)
 
     # ---------------------------------------------------------------- model
 
@@ -57,6 +94,8 @@ class Runner:
 
     def load(self, checkpoint, style_encoder=None, stats=None, device=None) -> dict:
         """Load a checkpoint (ours or a released DiffPoseTalk file) and return its info."""
+        if _reads_phone_frames(checkpoint):
+            self.speech.start()  # the workers load their models while torch loads this one
         for name, path in (("checkpoint", checkpoint), ("style_encoder", style_encoder), ("stats", stats)):
             if path is not None and not Path(path).exists():
                 raise fail(ErrorCode.FILE_NOT_FOUND, f"{name} {str(path)!r} does not exist; check the path",
@@ -240,12 +279,22 @@ class Runner:
             progress=lambda f: report_stage(DECODE, 0, 1, int(f * 100), 100),
         )
 
+        def model_progress(stage, window, n_windows, step, n_steps):
+            if stage == AUDIO and speech_features is not None:
+                window, n_windows, step, n_steps = 0, 1, 1, 1  # the front-end's chunks filled this stage
+            report_stage(stage, window, n_windows, step, n_steps)
+
+        recognition, speech_features = None, None
+        if info["audio_encoder"] == "frames":
+            recognition, speech_features = self._speech_features(audio, params["transcript"], report_stage,
+                                                                    cancelled)
         try:
             motions = bundle.generate(
                 audio, style=style, shape=shape, audio_scale=params["audio_scale"],
                 style_scale=params["style_scale"], sampler=sampler, steps=steps, seed=params["seed"],
                 n_variations=params["n_variations"], dynamic_threshold=params["dynamic_threshold"],
-                transcript=params["transcript"], progress=report_stage, cancelled=cancelled,
+                transcript=params["transcript"], speech_features=speech_features, progress=model_progress,
+                cancelled=cancelled,
             )
         except ValueError as exc:  # the model's own checks of its inputs
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}") from None
@@ -253,7 +302,7 @@ class Runner:
             steps = info["default_steps"]
         report_stage(WRITE, 0, 1, 0, 1)
         scales = bundle.guidance_scales(params["audio_scale"], params["style_scale"])
-        settings = self.settings(params, sampler, steps, scales, len(audio) / audio_io.SAMPLE_RATE)
+        settings = self.settings(params, sampler, steps, scales, len(audio) / audio_io.SAMPLE_RATE, recognition)
         outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
@@ -279,9 +328,18 @@ class Runner:
             "elapsed": time.perf_counter() - started,
         }
 
-    def settings(self, params, sampler, steps, scales, duration) -> dict:
+    def settings(self, params, sampler, steps, scales, duration, recognition=None) -> dict:
         """What produced an output, stored in the .npz next to the motion (JSON-safe)."""
         style = params["style"] or {"kind": "none"}
+        speech = None
+        if recognition is not None:
+            speech = {
+                "speech_model": speech_model_name(self.speech.settings.get("speech_model")),
+                "aligned_seconds": round(recognition.aligned_s, 3),
+                "sources": sorted({chunk.source for chunk in recognition.chunks}),
+                "languages": sorted({chunk.language for chunk in recognition.chunks}),
+                "words": " ".join(recognition.words),
+            }
         return {
             "audio": str(params["audio"]),
             "start": params["start"],
@@ -298,6 +356,7 @@ class Runner:
             "n_variations": params["n_variations"],
             "dynamic_threshold": params["dynamic_threshold"],
             "transcript": params["transcript"],
+            "speech": speech,
             "fps": params["fps"],
             "model": self.bundle.name,
             "checkpoint": self.checkpoint,
@@ -305,6 +364,16 @@ class Runner:
             "backend_version": __version__,
             "protocol": PROTOCOL_VERSION,
         }
+
+
+def _reads_phone_frames(checkpoint) -> bool:
+    """Whether ``checkpoint`` is our folder of a model that reads the speech front-end's
+    frame features (a quick look at its config; loading checks everything)."""
+    try:
+        config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
+        return config["config"]["audio_encoder"]["kind"] == "frames"
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
 
 
 def _within(values, limit=np.inf) -> bool:

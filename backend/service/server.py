@@ -39,7 +39,7 @@ class Job:
 
 class Server:
     def __init__(self, stdin, stdout, *, checkpoint=None, style_encoder=None, stats=None, device="auto",
-                 threads=None):
+                 threads=None, speech_model=None, speech_workers=None):
         self._stdin = stdin  # binary
         self._stdout = stdout  # text
         self._write_lock = threading.Lock()
@@ -51,6 +51,7 @@ class Server:
         self._runner = None
         self._device_request = device
         self._threads = threads
+        self._speech = {"speech_model": speech_model, "speech_workers": speech_workers}
         self._startup = None
         if checkpoint is not None:
             self._startup = Job(None, p.Method.LOAD_MODEL, {
@@ -125,7 +126,7 @@ class Server:
         if self._runner is None:
             from .runner import Runner  # numpy, scipy, soundfile: after hello
 
-            self._runner = Runner(self._device_request, self._threads)
+            self._runner = Runner(self._device_request, self._threads, **self._speech)
         return self._runner
 
     def _run_job(self, job: Job) -> None:
@@ -261,5 +262,7 @@ class Server:
         worker.join(SHUTDOWN_GRACE)
         if worker.is_alive():
             log.warning("the running job did not stop within %.0f s; exiting anyway", SHUTDOWN_GRACE)
+        if self._runner is not None:
+            self._runner.close()
         log.info("backend service stopped")
         return 0

@@ -46,26 +46,32 @@ def phone_occupancy(segments, n: int) -> np.ndarray:
     return out
 
 
-def _assemble(segments, audio: np.ndarray) -> np.ndarray:
+def features_from_recognition(segments, audio16k: np.ndarray, on_block=None) -> np.ndarray:
+    """(T, FEATURE_DIM) float32 from heard phone segments and the audio (for prosody).
+
+    on_block(): called between blocks of the prosody analysis (it may raise to stop).
+    """
+    audio = np.asarray(audio16k, dtype=np.float32).reshape(-1)
     n = n_frames(len(audio))
     phones = phone_occupancy(segments, n)
     features = np.empty((n, FEATURE_DIM), dtype=np.float32)
     features[:, PHONE_SLICE] = phones
     features[:, MOUTH_SLICE] = phones @ _MOUTH_OF_PHONE
-    features[:, PROSODY_SLICE] = prosody(audio)
+    features[:, PROSODY_SLICE] = prosody(audio, on_block)
     return features
 
 
 def features_from_audio(audio16k: np.ndarray, transcript: str | None = None) -> np.ndarray:
-    """(T, FEATURE_DIM) float32 for float32 mono 16 kHz audio of any length.
+    """(T, FEATURE_DIM) float32 for float32 mono 16 kHz audio of any length, recognized in
+    this process (the service uses ``backend.speech.workers`` instead).
 
-    Phones come from pocketsphinx; a transcript, when given and when it matches the audio,
-    is forced-aligned instead (see ``backend.speech.recognizer``).
+    The words come from Whisper, or the transcript when given and when it matches the
+    audio, forced-aligned (see ``backend.speech.recognizer``).
     """
     from backend.speech.recognizer import recognize
 
     audio = np.asarray(audio16k, dtype=np.float32).reshape(-1)
-    return _assemble(recognize(audio, transcript).segments, audio)
+    return features_from_recognition(recognize(audio, transcript).segments, audio)
 
 
 def features_from_segments(segments, audio16k: np.ndarray, rng: np.random.Generator | None = None,
@@ -85,4 +91,4 @@ def features_from_segments(segments, audio16k: np.ndarray, rng: np.random.Genera
     if corrupt:
         rng = rng if rng is not None else np.random.default_rng()
         segments = (error_model or ErrorModel()).corrupt(segments, rng)
-    return _assemble(segments, audio)
+    return features_from_recognition(segments, audio)

@@ -78,13 +78,14 @@ def _yin(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tau + tau_min + np.clip(shift, -1, 1), mid
 
 
-def prosody(audio: np.ndarray) -> np.ndarray:
+def prosody(audio: np.ndarray, on_block=None) -> np.ndarray:
     """(T, PROSODY_DIM) float32: energy, its change, voicing, pitch; T = ``n_frames``.
 
     energy: log energy in units of 20 dB, 0 at the utterance's loud frames (95th
     percentile), floored at -SILENCE_DB. energy_delta: its frame-to-frame change.
     voicing: 1 - YIN aperiodicity in [0, 1], 0 in silence. pitch: octaves above the
-    utterance's median voiced pitch, 0 where unvoiced.
+    utterance's median voiced pitch, 0 where unvoiced. on_block(): called after each
+    block of ``BLOCK_FRAMES`` (it may raise to stop a long analysis).
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     total = n_frames(len(audio))
@@ -100,6 +101,8 @@ def prosody(audio: np.ndarray) -> np.ndarray:
         centre = frames[:, (WINDOW - HOP) // 2:(WINDOW + HOP) // 2]
         log_energy[first:first + count] = 10.0 * np.log10(np.mean(centre.astype(np.float64) ** 2, axis=1) + 1e-10)
         period[first:first + count], aperiodicity[first:first + count] = _yin(frames)
+        if on_block is not None:
+            on_block()
     loud = np.percentile(log_energy, 95)
     level = np.maximum(log_energy - loud, -SILENCE_DB)
     speech = level > -SILENCE_DB + 10.0  # at least 10 dB above the floor

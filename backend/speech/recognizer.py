@@ -1,38 +1,46 @@
-"""Phone recognition with pocketsphinx's en-us acoustic model (trained on real speech).
+"""Timed phones from speech: words from Whisper (or a transcript), placed by pocketsphinx.
 
-The decoder always runs a phone loop (``allphone`` search with the phone bigram model that
-ships with pocketsphinx). It then forced-aligns words: the transcript when there is one,
-otherwise the words its large-vocabulary decoder (pocketsphinx's en-us language model and
-dictionary) heard, because the dictionary's pronunciations place the lip closures of real
-speech more often than the phone loop does (32 against 26 of 35 on the recordings in
-assets/real_speech). An alignment that fails or does not match the audio is replaced by
-the phone loop's answer, so there is always a result. Matching is judged two ways: the
-alignment agrees with the phone loop's mouth classes on enough speech frames, and its
-acoustic score is not far below the phone loop's. Words the decoder heard must pass both:
-its language model writes down English words whatever the language, and English words
-forced onto Spanish or German speech miss most of its lip closures. A transcript must
-pass either: under noise the phone loop goes astray while the true words still fit.
+Audio is cut at pauses into chunks of at most ``MAX_CHUNK_S``; each chunk is recognized on
+its own, so memory does not grow with the input and chunks can run in parallel
+(``backend.speech.workers``) with the same result as one after the other.
 
-Audio of any length is cut at quiet points into chunks of at most ``max_chunk_s`` and
-decoded chunk by chunk, so the decoder's memory does not grow with the input.
+For each chunk, pocketsphinx's en-us acoustic model (trained on real speech) runs a phone
+loop, which is the check and the fallback, and force-aligns words: the transcript's share
+when there is one, otherwise the words Whisper heard (``backend.speech.whisper``). An
+alignment is kept only when it matches the sound, judged two ways: it agrees with the phone
+loop's mouth classes on enough speech frames, and its acoustic score is not far below the
+phone loop's (it fits). A transcript, which is what was said, must pass either check: under
+noise the phone loop goes astray while the true words still fit. Whisper's words must fit:
+an English-only model writes English words whatever the language, and those do not fit
+Spanish or German speech. When the alignment is refused or fails, it is tried again on
+denoised audio (first, when the chunk sounds noisy; ``backend.speech.denoise``), and if that
+fails too the phone loop's answer is used, so there is always a result.
+
+Words are pronounced by pocketsphinx's English dictionary, or by espeak-ng: for words it
+lacks, and for every word of a language other than English (a multilingual Whisper model
+says which), in that language's phonemes mapped onto the phone set.
 """
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.speech.phones import PHONE_INDEX, PHONE_MOUTH_CLASS, SILENCE, ipa_to_phones, tidy_segments
+from backend.speech.phones import (PHONE_INDEX, PHONE_MOUTH_CLASS, SILENCE, UnknownPhonemeError, ipa_to_phones,
+                                   tidy_segments)
+from backend.speech.spoken_text import spoken_words
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx analyses 10 ms frames
 _FRAME = int(SAMPLE_RATE * FRAME_S)
+# Longest chunk recognized at once: long enough for Whisper's context and the aligner,
+# short enough that two cores share a minute of speech evenly.
+MAX_CHUNK_S = 15.0
 
 # Phone loop settings measured to recognise real speech well (docs/speech-frontend.md).
 PHONE_LOOP = dict(lw=2.0, beam=1e-20, pbeam=1e-20)
@@ -50,30 +58,59 @@ MAX_SCORE_DROP = 21.0
 QUIET_DB = 55.0  # a phone this far below the loud frames is not speech
 ABSOLUTE_QUIET_DB = -80.0  # nor is one below this level (dB full scale)
 
+# Where the words of a chunk come from, and which checks their alignment must pass.
+TRANSCRIPT, WHISPER, POCKETSPHINX, PHONE_LOOP_ONLY = "transcript", "whisper", "pocketsphinx", "phone loop"
+WORD_SOURCES = (WHISPER, POCKETSPHINX, PHONE_LOOP_ONLY)
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk gave: contiguous phone segments over it, and where they came from."""
+    segments: list  # [(phone, start_s, end_s)] in the whole audio's time
+    duration: float  # seconds of audio in the chunk
+    source: str  # TRANSCRIPT or WHISPER / POCKETSPHINX (aligned words), or PHONE_LOOP_ONLY
+    words: list = field(default_factory=list)  # the words tried (aligned or refused)
+    language: str = "en"
+    denoised: bool = False  # aligned on denoised audio
+
 
 @dataclass
 class Recognition:
     """Phone segments covering the audio, and how much of it came from forced alignment."""
     segments: list  # [(phone, start_s, end_s)], contiguous from 0 to the audio's end
     aligned_s: float = 0.0  # seconds decoded by forced alignment (the rest: phone loop)
+    chunks: list = field(default_factory=list)  # ChunkResult per chunk, in order
+
+    @property
+    def words(self) -> list:
+        """The words that were aligned or tried, in order."""
+        return [word for chunk in self.chunks for word in chunk.words]
+
+
+@dataclass
+class PhoneLoop:
+    segments: list  # [(phone, start_s, end_s)] heard, in the whole audio's time
+    score: float | None  # acoustic score per 10 ms frame; None when nothing was heard
 
 
 class Recognizer:
-    """pocketsphinx decoders, loaded once; one ``recognize`` call at a time (a lock).
+    """The decoders of one process, loaded once; one call at a time (a lock).
 
-    max_chunk_s: longest piece decoded at once; chunks end at the quietest 10 ms frame
-    between ``0.6 * max_chunk_s`` and ``max_chunk_s``.
-    min_agreement: fraction of speech frames on which an alignment agrees with the phone
-    loop when it shares the mouth class the phone loop heard. On real recordings matching
-    transcripts scored 0.62-0.83 and wrong ones 0.06-0.50.
-    recognize_words: without a transcript, align the words the language model hears
-    (False: the phone loop's answer alone).
+    words: where the words of a chunk without a transcript come from: ``WHISPER`` (default),
+    ``POCKETSPHINX`` (its en-us language model; slower and worse, the path before Whisper)
+    or ``PHONE_LOOP_ONLY``. speech_model: a faster-whisper model folder (None: the bundled
+    tiny.en). min_agreement: fraction of speech frames on which an alignment must share the
+    phone loop's mouth class to agree with it (real recordings: matching transcripts
+    0.62-0.83, wrong ones 0.06-0.50).
     """
 
-    def __init__(self, max_chunk_s: float = 25.0, min_agreement: float = 0.55, recognize_words: bool = True):
+    def __init__(self, words: str = WHISPER, speech_model=None, min_agreement: float = 0.55,
+                 device: str = "cpu", threads: int = 1):
         import pocketsphinx
 
-        self.max_chunk_s = max_chunk_s
+        if words not in WORD_SOURCES:
+            raise ValueError(f"words must be one of {WORD_SOURCES}, got {words!r}")
+        self.word_source = words
         self.min_agreement = min_agreement
         model = os.path.join(pocketsphinx.get_model_path(), "en-us")
         self._loop = pocketsphinx.Decoder(
@@ -81,104 +118,186 @@ class Recognizer:
             loglevel="FATAL", **PHONE_LOOP)
         self._aligners = [pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **config)
                           for config in ALIGN_CONFIGS]
-        self._word_decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL") if recognize_words else None
+        self._word_decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL") \
+            if words == POCKETSPHINX else None
+        self._whisper = None
+        if words == WHISPER:
+            from backend.speech.whisper import WhisperWords
+
+            self._whisper = WhisperWords(speech_model, device=device, threads=threads)
         self._lock = threading.Lock()
 
+    # ---------------------------------------------------------------- whole audio
+
     def recognize(self, audio: np.ndarray, transcript: str | None = None) -> Recognition:
-        """Phones heard in ``audio`` (float32 mono 16 kHz, any length)."""
+        """Phones heard in ``audio`` (float32 mono 16 kHz, any length), chunk after chunk."""
+        def run(method, tasks):
+            return [getattr(self, method)(**task) for task in tasks]
+
+        return recognize_chunks(run, audio, transcript)
+
+    # ---------------------------------------------------------------- one chunk
+
+    def phone_loop(self, audio: np.ndarray, offset: float = 0.0) -> PhoneLoop:
+        """The phone loop's answer for ``audio`` starting at ``offset`` seconds."""
+        pcm = _pcm(audio)
+        if len(pcm) < _FRAME:
+            return PhoneLoop([], None)
+        with self._lock:
+            decoder = self._loop
+            try:
+                _decode(decoder, pcm)
+            except RuntimeError as error:  # too short or too odd to decode: nothing heard
+                logger.debug("phone recognition failed (%s)", error)
+                return PhoneLoop([], None)
+            found = list(decoder.seg() or ())  # None when nothing was decoded
+            if not found:
+                return PhoneLoop([], None)
+            # seg() end frames are inclusive
+            segments = [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
+                        for s in found]
+            return PhoneLoop(segments, sum(s.ascore for s in found) / decoder.n_frames())
+
+    def recognize_chunk(self, audio: np.ndarray, offset: float = 0.0, words: list | None = None,
+                        loop: PhoneLoop | None = None) -> ChunkResult:
+        """Phones of one chunk: ``words`` (a transcript's share) or the words heard, aligned
+        and checked; the phone loop where they do not match the sound."""
+        from backend.speech import denoise as denoiser
+
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         duration = len(audio) / SAMPLE_RATE
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
-        chunks = split_points(audio, self.max_chunk_s)
-        words = _words(transcript) if transcript else []
+        source, language = TRANSCRIPT, "en"
+        if words is None:
+            words, language, source = self._heard(audio)
+        # Under noise the aligner does better on denoised audio, on clean audio worse: the
+        # other version is the second try. The first one tried gives the fallback.
+        order = (False,)
+        if words and denoiser.available():
+            order = (True, False) if denoiser.sounds_noisy(audio) else (False, True)
+        fallback = None
+        for use_denoised in order:
+            heard = denoiser.denoise(audio) if use_denoised else audio
+            heard_loop = loop if loop is not None and not use_denoised else self.phone_loop(heard, offset)
+            fallback = fallback or (heard, heard_loop)
+            aligned = self._align(heard, offset, words, heard_loop, source, language) if words else None
+            if aligned is not None:
+                segments = _quiet_is_silence(aligned, heard, offset)
+                return ChunkResult(tidy_chunk(segments, offset, duration), duration, source, words, language,
+                                   use_denoised)
+        heard, heard_loop = fallback
+        segments = _quiet_is_silence(heard_loop.segments, heard, offset)
+        return ChunkResult(tidy_chunk(segments, offset, duration), duration, PHONE_LOOP_ONLY, words, language)
+
+    def _heard(self, audio: np.ndarray) -> tuple:
+        """(words, language, source) heard in ``audio`` by this recognizer's word source."""
+        if self._whisper is not None:
+            heard = self._whisper.hear(audio)
+            return heard.words, heard.language, WHISPER
+        if self._word_decoder is not None:
+            return self._pocketsphinx_words(audio), "en", POCKETSPHINX
+        return [], "en", PHONE_LOOP_ONLY
+
+    def _pocketsphinx_words(self, audio: np.ndarray) -> list:
+        pcm = _pcm(audio)
+        if len(pcm) < _FRAME:
+            return []
         with self._lock:
-            loops = [self._phone_loop(pcm[a:b], a / SAMPLE_RATE) for a, b in chunks]
-            heard = [loop for loop, _ in loops]
-            segments, aligned = [], 0.0
-            recognized = not words and self._word_decoder is not None
-            for (a, b), (loop, loop_score), chunk_words in zip(chunks, loops, _share_words(words, heard)):
-                if recognized:
-                    chunk_words = self._heard_words(pcm[a:b])
-                result = self._align(pcm[a:b], a / SAMPLE_RATE, chunk_words, loop, loop_score, recognized) \
-                    if chunk_words else None
-                if result is None:
-                    segments += loop
-                else:
-                    segments += result
-                    aligned += (b - a) / SAMPLE_RATE
-        return Recognition(tidy_segments(_quiet_is_silence(segments, audio), duration), aligned)
+            try:
+                _decode(self._word_decoder, pcm)
+            except RuntimeError as error:
+                logger.debug("word recognition failed (%s)", error)
+                return []
+            hypothesis = self._word_decoder.hyp()
+        return spoken_words(hypothesis.hypstr) if hypothesis is not None else []
 
-    def _phone_loop(self, pcm: np.ndarray, offset: float) -> tuple:
-        """(phone segments, acoustic score per frame); nothing heard: ([], None)."""
-        if len(pcm) < _FRAME:
-            return [], None
-        decoder = self._loop
-        try:
-            _decode(decoder, pcm)
-        except RuntimeError as error:  # too short or too odd to decode: nothing heard
-            logger.debug("phone recognition failed (%s)", error)
-            return [], None
-        found = list(decoder.seg() or ())  # None when nothing was decoded
-        if not found:
-            return [], None
-        # seg() end frames are inclusive
-        segments = [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
-                    for s in found]
-        return segments, sum(s.ascore for s in found) / decoder.n_frames()
-
-    def _heard_words(self, pcm: np.ndarray) -> list:
-        """The words the large-vocabulary decoder hears in ``pcm`` (none when it hears nothing)."""
-        if len(pcm) < _FRAME:
-            return []
-        try:
-            _decode(self._word_decoder, pcm)
-        except RuntimeError as error:
-            logger.debug("word recognition failed (%s)", error)
-            return []
-        hypothesis = self._word_decoder.hyp()
-        return _words(hypothesis.hypstr) if hypothesis is not None else []
-
-    def _align(self, pcm: np.ndarray, offset: float, words: list, loop: list, loop_score: float | None,
-               recognized: bool):
+    def _align(self, audio: np.ndarray, offset: float, words: list, loop: PhoneLoop, source: str,
+               language: str):
         """Phone-level forced alignment, or None when it fails or does not match the audio.
 
-        It matches when it agrees with the phone loop (``min_agreement``) and fits the sound
-        (``MAX_SCORE_DROP`` below the phone loop's ``loop_score`` per frame). Words the
-        decoder ``recognized`` must do both; a transcript, which is what was said, either:
-        under noise the phone loop goes astray and a true transcript still fits the sound.
-        Where the phone loop heard nothing (``loop_score`` None) nothing can fit.
+        It agrees when it shares the phone loop's mouth classes (``min_agreement``) and fits
+        when its score is at most ``MAX_SCORE_DROP`` below the phone loop's per frame. A
+        transcript must agree or fit, Whisper's words fit, pocketsphinx's own words do both.
+        Where the phone loop heard nothing (score None) nothing can fit.
         """
-        for decoder in self._aligners:
-            try:
-                for word in words:
-                    if decoder.lookup_word(word) is None:
-                        decoder.add_word(word, " ".join(_pronounce(word)), True)
-                decoder.set_align_text(" ".join(words))
-                _decode(decoder, pcm)  # word alignment first,
-                decoder.set_alignment()
-                _decode(decoder, pcm)  # then phones and states within the words
-                alignment = decoder.get_alignment()
-            except RuntimeError as error:
-                logger.debug("forced alignment failed (%s)", error)
-                continue
-            if alignment is None:
-                continue
-            phones = list(alignment.phones())
-            segments = [(_phone(p.name), offset + p.start * FRAME_S, offset + (p.start + p.duration) * FRAME_S)
-                        for p in phones]
-            if all(phone == SILENCE for phone, _, _ in segments):
-                continue  # the words were not placed anywhere
-            drop = np.inf if loop_score is None else loop_score - sum(p.score for p in phones) / decoder.n_frames()
-            agreement = mouth_agreement(segments, loop, offset, len(pcm) / SAMPLE_RATE)
-            agrees, fits = agreement >= self.min_agreement, drop <= MAX_SCORE_DROP
-            if (agrees and fits) if recognized else (agrees or fits):
-                return segments
-            logger.info("the %s do not match the audio (agreement %.2f, score %.1f below the phone loop's); "
-                        "using phone recognition", "words heard" if recognized else "transcript's words",
-                        agreement, drop)
+        pcm = _pcm(audio)
+        if len(pcm) < _FRAME:
             return None
-        logger.info("forced alignment failed; using phone recognition")
+        with self._lock:
+            for decoder in self._aligners:
+                try:
+                    entries = [self._dictionary_entry(decoder, word, language) for word in words]
+                    decoder.set_align_text(" ".join(entries))
+                    _decode(decoder, pcm)  # word alignment first,
+                    decoder.set_alignment()
+                    _decode(decoder, pcm)  # then phones and states within the words
+                    alignment = decoder.get_alignment()
+                except RuntimeError as error:
+                    logger.debug("forced alignment failed (%s)", error)
+                    continue
+                if alignment is None:
+                    continue
+                phones = list(alignment.phones())
+                segments = [(_phone(p.name), offset + p.start * FRAME_S, offset + (p.start + p.duration) * FRAME_S)
+                            for p in phones]
+                if all(phone == SILENCE for phone, _, _ in segments):
+                    continue  # the words were not placed anywhere
+                drop = np.inf if loop.score is None else loop.score - sum(p.score for p in phones) / decoder.n_frames()
+                agreement = mouth_agreement(segments, loop.segments, offset, len(pcm) / SAMPLE_RATE)
+                agrees, fits = agreement >= self.min_agreement, drop <= MAX_SCORE_DROP
+                keep = {TRANSCRIPT: agrees or fits, WHISPER: fits}.get(source, agrees and fits)
+                if keep:
+                    return segments
+                logger.info("the %s words do not match the audio at %.1f s (agreement %.2f, score %.1f below the "
+                            "phone loop's)", source, offset, agreement, drop)
+                return None
+        logger.info("forced alignment of the %s words failed at %.1f s", source, offset)
         return None
+
+    @staticmethod
+    def _dictionary_entry(decoder, word: str, language: str) -> str:
+        """The decoder's name for ``word``, added with espeak-ng's pronunciation if needed."""
+        english = language.lower().startswith("en")
+        entry = word if english else f"{word}_{language}"
+        if decoder.lookup_word(entry) is None:
+            decoder.add_word(entry, " ".join(_pronounce(word, "en-us" if english else language)), True)
+        return entry
+
+
+def recognize_chunks(run, audio: np.ndarray, transcript: str | None = None) -> Recognition:
+    """Recognition of ``audio`` through ``run(method, tasks) -> results``, which calls the
+    ``Recognizer`` method named ``method`` once per task (keyword dict), in order or in
+    parallel; the result is the same either way.
+
+    A transcript is shared among the chunks in proportion to the speech phones each one's
+    phone loop heard.
+    """
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    duration = len(audio) / SAMPLE_RATE
+    chunks = split_points(audio, MAX_CHUNK_S)
+    words = spoken_words(transcript) if transcript else None
+    tasks = [{"audio": audio[a:b], "offset": a / SAMPLE_RATE} for a, b in chunks]
+    if words is not None:
+        if len(tasks) > 1:
+            loops = run("phone_loop", tasks)
+            tasks = [{**task, "loop": loop} for task, loop in zip(tasks, loops)]
+            shares = share_words(words, [loop.segments for loop in loops])
+        else:
+            shares = [words]
+        tasks = [{**task, "words": share} for task, share in zip(tasks, shares)]
+    results = run("recognize_chunk", tasks) if len(audio) else []
+    segments = [s for result in results for s in result.segments]
+    aligned = sum(r.duration for r in results if r.source != PHONE_LOOP_ONLY)
+    return Recognition(tidy_segments(segments, duration), aligned, results)
+
+
+def tidy_chunk(segments: list, offset: float, duration: float) -> list:
+    """Contiguous segments over one chunk, in the whole audio's time."""
+    local = tidy_segments([(p, a - offset, b - offset) for p, a, b in segments], duration)
+    return [(p, a + offset, b + offset) for p, a, b in local]
+
+
+def _pcm(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
 def _decode(decoder, pcm: np.ndarray) -> None:
@@ -195,21 +314,25 @@ def _phone(name: str) -> str:
     return name if name in PHONE_INDEX else SILENCE
 
 
-def _words(transcript: str) -> list:
-    """Lower-case words (letters of any script and digits, inner apostrophes kept)."""
-    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", transcript.lower().replace("’", "'"))
+def _pronounce(word: str, voice: str = "en-us") -> list:
+    """Pronunciation of a word as espeak-ng's ``voice`` says it, in the phone set."""
+    from backend.speech.espeak import EspeakError, synthesize
 
-
-def _pronounce(word: str) -> list:
-    """Pronunciation of a word the dictionary lacks, as espeak-ng says it."""
-    from backend.speech.espeak import synthesize
-
-    _, _, segments = synthesize(word)
-    phones = [p for ipa, a, b in segments for p in ipa_to_phones(ipa) if p != SILENCE]
+    try:
+        _, _, segments = synthesize(word, voice=voice)
+    except EspeakError as error:  # no voice for that language: an English reading
+        logger.info("%s; pronouncing %r as English", error, word)
+        _, _, segments = synthesize(word)
+    phones = []
+    for ipa, _, _ in segments:
+        try:
+            phones += [p for p in ipa_to_phones(ipa) if p != SILENCE]
+        except UnknownPhonemeError:
+            phones.append("AH")  # a sound the table lacks still takes time
     return phones or ["AH"]
 
 
-def _share_words(words: list, heard: list) -> list:
+def share_words(words: list, heard: list) -> list:
     """Split the transcript among chunks in proportion to the speech phones heard in each."""
     if len(heard) == 1:
         return [words]
@@ -243,7 +366,7 @@ def split_points(audio: np.ndarray, max_chunk_s: float) -> list:
     return chunks
 
 
-def _quiet_is_silence(segments: list, audio: np.ndarray) -> list:
+def _quiet_is_silence(segments: list, audio: np.ndarray, offset: float = 0.0) -> list:
     """Phones heard where there is next to no sound become silence.
 
     The decoder normalises its input, so digital silence or faint hum between utterances
@@ -257,8 +380,9 @@ def _quiet_is_silence(segments: list, audio: np.ndarray) -> list:
     floor = max(np.percentile(energy_db, 95) - QUIET_DB, ABSOLUTE_QUIET_DB)
     out = []
     for phone, start, end in segments:
-        i, j = int(start / FRAME_S), max(int(np.ceil(end / FRAME_S)), int(start / FRAME_S) + 1)
-        window = energy_db[i:j]
+        i = int((start - offset) / FRAME_S)
+        j = max(int(np.ceil((end - offset) / FRAME_S)), i + 1)
+        window = energy_db[max(i, 0):j]
         quiet = not len(window) or 10 * np.log10(np.mean(10 ** (window / 10))) < floor
         out.append((SILENCE if quiet else phone, start, end))
     return out
@@ -285,7 +409,7 @@ _default_lock = threading.Lock()
 
 
 def default_recognizer() -> Recognizer:
-    """The shared recognizer (models load on first use)."""
+    """The shared recognizer of this process (models load on first use)."""
     global _default
     with _default_lock:
         if _default is None:

@@ -21,6 +21,6 @@ def recognizer():
 @pytest.fixture(scope="session")
 def phone_loop():
     """A recognizer that, without a transcript, gives the phone loop's answer alone."""
-    from backend.speech.recognizer import Recognizer
+    from backend.speech.recognizer import PHONE_LOOP_ONLY, Recognizer
 
-    return Recognizer(recognize_words=False)
+    return Recognizer(words=PHONE_LOOP_ONLY)
