@@ -6,6 +6,7 @@ garbage and cancels happen on demand; the end-to-end test uses the real
 """
 import pytest
 
+from backend import protocol
 from addon_fixtures import DEFAULT_MODEL, blender_addon, extension_zip, fake_python, tiny_arkit_checkpoint  # noqa: F401
 
 @pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
@@ -14,6 +15,9 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
         """
         out = {"prefs_idname": type(prefs).bl_idname, "python": prefs.python, "device": prefs.device}
         out["settings"] = [scene.diffposetalk.audio_scale, scene.diffposetalk.style_scale]
+        rna = scene.diffposetalk.bl_rna.properties
+        out["ranges"] = {name: [rna[name].hard_min, rna[name].hard_max] for name in
+                         ("steps", "n_variations", "seed", "audio_scale", "style_scale", "head_motion_scale")}
         out["operators"] = sorted(name for name in dir(bpy.ops.diffposetalk))
         try:
             bpy.ops.diffposetalk.setup_backend()
@@ -62,6 +66,10 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     )
     assert state["prefs_idname"] == "bl_ext.user_default.diffposetalk"
     assert state["settings"] == pytest.approx([1.15, 3.0])
+    fields = protocol.PARAMS[protocol.Method.GENERATE]
+    for name, (low, high) in state["ranges"].items():
+        assert low == pytest.approx(fields[name].low), name
+        assert high == pytest.approx(min(fields[name].high, 2**31 - 1)), name
     for name in ("generate", "cancel", "add_head", "export_fbx", "setup_backend", "check_backend", "keep_variation"):
         assert name in state["operators"]
     assert "online access is off" in state["setup"], "setup must not touch the network while Blender is offline"
