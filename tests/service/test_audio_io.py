@@ -116,7 +116,7 @@ def test_progress_can_stop_decoding(audio):
 
 def test_an_absurd_sample_rate_is_refused_before_decoding(tmp_path):
     path = tmp_path / "damaged.wav"
-    sf.write(path, np.zeros(3_000_000, np.int16), 16_777_259, subtype="PCM_16")
+    sf.write(path, np.zeros(100_000, np.int16), 16_777_259, subtype="PCM_16")
     with pytest.raises(audio_io.CorruptAudio) as info:
         audio_io.load_audio(path)
     assert info.value.details["limit"] == audio_io.MAX_SAMPLE_RATE and "768000 Hz limit" in info.value.message
