@@ -179,7 +179,7 @@ class Recognizer:
             heard = denoiser.denoise(audio) if use_denoised else audio
             heard_loop = loop if loop is not None and not use_denoised else self.phone_loop(heard, offset)
             fallback = fallback or (heard, heard_loop)
-            aligned = self._align(heard, offset, words, heard_loop, source, language) if words else None
+            aligned = self.align_words(heard, words, source, offset, language, heard_loop) if words else None
             if aligned is not None:
                 segments = _quiet_is_silence(aligned, heard, offset)
                 return ChunkResult(tidy_chunk(segments, offset, duration), duration, source, words, language,
@@ -210,9 +210,10 @@ class Recognizer:
             hypothesis = self._word_decoder.hyp()
         return spoken_words(hypothesis.hypstr) if hypothesis is not None else []
 
-    def _align(self, audio: np.ndarray, offset: float, words: list, loop: PhoneLoop, source: str,
-               language: str):
-        """Phone-level forced alignment, or None when it fails or does not match the audio.
+    def align_words(self, audio: np.ndarray, words: list, source: str = TRANSCRIPT, offset: float = 0.0,
+                    language: str = "en", loop: PhoneLoop | None = None):
+        """Phone-level forced alignment of ``words`` (from ``source``), or None when it fails
+        or does not match the audio. ``loop``: the phone loop of ``audio`` if already known.
 
         It agrees when it shares the phone loop's mouth classes (``min_agreement``) and fits
         when its score is at most ``MAX_SCORE_DROP`` below the phone loop's per frame. A
@@ -220,8 +221,9 @@ class Recognizer:
         Where the phone loop heard nothing (score None) nothing can fit.
         """
         pcm = _pcm(audio)
-        if len(pcm) < _FRAME:
+        if len(pcm) < _FRAME or not words:
             return None
+        loop = loop if loop is not None else self.phone_loop(audio, offset)
         with self._lock:
             for decoder in self._aligners:
                 try:

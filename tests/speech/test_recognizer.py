@@ -144,3 +144,62 @@ def test_result_does_not_depend_on_what_was_decoded_before(recognizer, english):
     first = recognizer.recognize(audio).segments
     recognizer.recognize(np.random.default_rng(1).normal(0, 0.3, 16000 * 3).astype(np.float32))
     assert recognizer.recognize(audio).segments == first
+
+
+def _music(seconds, seed=0):
+    """Chords with a beat: harmonic, loud and voiceless, where Whisper likes to write words."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6, 440.0))
+    beat = (np.sin(2 * np.pi * 2.0 * t) > 0).astype(np.float32)
+    return (0.1 * chord * (0.5 + 0.5 * beat) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["silence", "hiss", "music"])
+def test_nothing_is_aligned_where_nobody_speaks(recognizer, kind):
+    """Whisper writes "You" or "Thank you." on silence and music; no such words reach the face."""
+    audio = {"silence": np.zeros(16000 * 10, np.float32),
+             "hiss": np.random.default_rng(0).normal(0, 0.05, 16000 * 6).astype(np.float32),
+             "music": _music(8.0)}[kind]
+    result = recognizer.recognize(audio)
+    _contiguous(result.segments, len(audio) / 16000)
+    assert result.aligned_s == 0.0, result.words
+    if kind == "silence":
+        assert result.segments == [(SILENCE, 0.0, 10.0)]
+
+
+def test_words_heard_must_fit_the_sound(recognizer):
+    """What a recognizer makes up (its classic "thank you for watching", or another clip's
+    words) is refused under Whisper's rule; the words actually said are kept."""
+    from backend.speech.recognizer import WHISPER
+    from backend.speech.spoken_text import spoken_words
+
+    audio = load_audio(REAL_SPEECH / "austen_0920.flac")
+    said = spoken_words((REAL_SPEECH / "austen_0920.txt").read_text())
+    assert recognizer.align_words(audio, said, WHISPER) is not None
+    for made_up in ("thank you for watching and please subscribe to the channel",
+                    (REAL_SPEECH / "austen_0870.txt").read_text()):
+        assert recognizer.align_words(audio, spoken_words(made_up), WHISPER) is None
+
+
+def test_numbers_heard_as_digits_are_aligned_as_words(recognizer):
+    """Whisper writes "Go forward 10 meters."; the spoken "ten" gets aligned."""
+    audio = load_audio(REAL_SPEECH / "goforward.flac")
+    assert recognizer.recognize(audio, "Go forward 10 meters.").aligned_s == pytest.approx(len(audio) / 16000)
+
+
+def test_other_languages_are_pronounced_in_their_own_phonemes(recognizer):
+    """A multilingual Whisper model names the language; espeak-ng's phonemes for it place
+    more lip closures than an English reading of the same words. (espeak-ng's own voices
+    fit the English acoustic model too poorly for Whisper's rule, so a transcript's is used.)"""
+    from backend.speech.spoken_text import spoken_words
+
+    text = "Mi mamá compró un mapa bonito en Barcelona. Vamos a beber vino blanco en el bosque."
+    audio, truth = speak16k(text, voice="es")
+    duration = len(audio) / 16000
+    spanish = recognizer.align_words(audio, spoken_words(text, "es"), "transcript", language="es")
+    assert spanish is not None
+    found, total = _bilabial_closures_found(truth, spanish, duration)
+    english = recognizer.align_words(audio, spoken_words(text), "transcript", language="en")
+    english_found = _bilabial_closures_found(truth, english, duration)[0] if english else 0
+    assert found >= 0.8 * total and found > english_found
