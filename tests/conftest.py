@@ -2,7 +2,9 @@
 
 Blender-side tests run real ``bpy`` in a subprocess each (``run_blender``), so every test
 gets a fresh Blender with its user resources and home in a temp dir, and torch never
-shares a process with Blender.
+shares a process with Blender. Those tests, and the demo that drives Blender, carry the
+``blender`` marker (set here from the fixtures they use), so that ``scripts/test.sh --fast``
+can leave them out.
 """
 import pytest
 
@@ -26,3 +28,9 @@ def run_blender(tmp_path, blender):
         return run_in_blender(script, tmp_path, timeout=timeout, blender=blender, **args)
 
     return run
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "run_blender" in item.fixturenames:
+            item.add_marker(pytest.mark.blender)

@@ -17,6 +17,8 @@ DEMO = ROOT / "scripts" / "demo.py"
 SAMPLE = ROOT / "assets" / "speech_sample.flac"
 CLIP_SECONDS = 1.6
 
+pytestmark = pytest.mark.blender  # every test here runs the demo, which runs Blender
+
 
 def ffprobe_streams(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "json",
@@ -32,7 +34,7 @@ def demo_run(tmp_path_factory):
     sf.write(clip, audio[: int(CLIP_SECONDS * rate)], rate)
     args = [sys.executable, str(DEMO), "--out", str(tmp / "out"), "--audio", str(clip), "--size", "64", "--samples", "1"]
     if not (DEFAULT_MODEL_DIR / "config.json").is_file():
-        from tests.service.conftest import tiny_checkpoint
+        from helpers import tiny_checkpoint
 
         args += ["--checkpoint", str(tiny_checkpoint(tmp / "tiny-arkit", "tiny-arkit", "arkit"))]
     proc = subprocess.run(args, env=isolated_env(tmp / "home"), cwd=tmp, capture_output=True, text=True, timeout=600)

@@ -204,7 +204,7 @@ def fake_python(tmp_path, mode):
 @pytest.fixture(scope="session")
 def tiny_arkit_checkpoint(tmp_path_factory):
     """A random-weight ARKit-space model written by the model package's checkpoint writer."""
-    from tests.service.conftest import tiny_checkpoint
+    from helpers import tiny_checkpoint
 
     return tiny_checkpoint(tmp_path_factory.mktemp("checkpoint") / "tiny-arkit", "tiny-arkit", "arkit")
 

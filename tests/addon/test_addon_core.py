@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend import protocol
 from diffposetalk.addon.core import backend_env, mapping, timing
 from diffposetalk.addon.core.client import OVERSIZE_HEAD, BackendClient, BackendError, Exited, Garbage
 from diffposetalk.addon.core.jobs import CANCELLED, DONE, FAILED, BackendConfig, Session
-from diffposetalk.backend import protocol
+from project import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FAKE = Path(__file__).with_name("fake_backend.py")
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from .helpers import tiny_loaded
+from helpers import tiny_loaded
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ import torch.nn.functional as F
 from backend.model.audio import MelEncoder, build_audio_encoder, normalize_waveform, pad_for_cnn
 from backend.model.config import AudioEncoderConfig
 
-from .helpers import tiny_config
+from helpers import tiny_model_config
 
 
 @pytest.mark.parametrize("n_frames", [1, 7, 100])
 def test_hubert_alignment_gives_two_cnn_features_per_frame_then_halves(n_frames):
     torch.manual_seed(0)
-    enc = build_audio_encoder(tiny_config(audio="hubert").audio_encoder).eval()
+    enc = build_audio_encoder(tiny_model_config(audio="hubert").audio_encoder).eval()
     audio = normalize_waveform(torch.randn(2, n_frames * 640))
     padded = pad_for_cnn(audio)
     assert padded.shape[1] == n_frames * 640 + 80  # 20 reflected samples, twice, on each side

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from backend.model import CheckpointError, load_model
 from backend.model.checkpoint import load_checkpoint, save_checkpoint
 
-from .helpers import band_energies, speech_like, tiny_loaded
+from helpers import band_energies, speech_like, tiny_loaded
 
 
 @pytest.mark.parametrize("audio", ["frames", "mel", "hubert"])
@@ -61,7 +61,7 @@ def test_pretrained_audio_weights_from_a_local_folder(tmp_path, layout):
 
     from backend.model.audio import build_audio_encoder, load_local_weights
 
-    from .helpers import TINY_HUBERT
+    from helpers import TINY_HUBERT
 
     torch.manual_seed(1)
     source = transformers.HubertModel(transformers.HubertConfig(**TINY_HUBERT))

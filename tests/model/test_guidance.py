@@ -7,7 +7,7 @@ from backend.model.bundle import ModelBundle
 from backend.model.guidance import combine, dynamic_threshold
 from backend.model.stats import vector_to_motion
 
-from .helpers import tiny_loaded
+from helpers import tiny_loaded
 
 E0, E1, E2 = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 0.0]), torch.tensor([-1.0, 4.0])
 

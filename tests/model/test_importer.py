@@ -11,7 +11,7 @@ from backend.model.checkpoint import load_checkpoint
 from backend.model.importer import import_denoiser, load_released, load_style_vector, run
 from backend.model.schedule import CosineSchedule
 
-from .helpers import TINY_HUBERT, speech_like, tiny_loaded
+from helpers import TINY_HUBERT, speech_like, tiny_loaded
 
 
 def released_args(**extra):

@@ -8,7 +8,7 @@ import torch
 from backend.model.config import AudioEncoderConfig, ModelConfig, compact, reference
 from backend.model.model import DiffPoseTalk, DenoisingNetwork, StyleEncoder, alignment_mask, sinusoid_table
 
-from .helpers import tiny_config
+from helpers import tiny_model_config
 
 # Released denoiser keys under ``denoising_net.`` (one transformer layer shown; 8 layers).
 RELEASED_LAYER_KEYS = {
@@ -74,7 +74,7 @@ def test_motion_frame_only_hears_its_own_audio_frame(mode):
     # With one decoder layer (self-attention, then cross-attention, then FFN), motion
     # frame i's output can depend on audio frame j only through the cross-attention mask.
     torch.manual_seed(0)
-    cfg = tiny_config(n_layers=1, dropout=0.0).denoiser
+    cfg = tiny_model_config(n_layers=1, dropout=0.0).denoiser
     net = DenoisingNetwork(cfg).train(mode == "masked attention")
     L, P, W = cfg.n_motions, cfg.n_prev_motions, cfg.width
     args = [torch.randn(1, L, cfg.motion_dim), torch.randn(1, L, W), torch.randn(1, cfg.shape_dim + cfg.style_dim),
@@ -90,7 +90,7 @@ def test_motion_frame_only_hears_its_own_audio_frame(mode):
 
 def test_inference_cache_equals_masked_attention():
     torch.manual_seed(0)
-    cfg = tiny_config(n_layers=2, dropout=0.0).denoiser
+    cfg = tiny_model_config(n_layers=2, dropout=0.0).denoiser
     net = DenoisingNetwork(cfg)
     L, P, W = cfg.n_motions, cfg.n_prev_motions, cfg.width
     args = [torch.randn(3, L, cfg.motion_dim), torch.randn(3, L, W), torch.randn(3, cfg.shape_dim + cfg.style_dim),
@@ -110,7 +110,7 @@ def test_inference_cache_equals_masked_attention():
 
 def test_style_encoder_adds_the_length_row_to_every_frame():
     torch.manual_seed(0)
-    enc = StyleEncoder(tiny_config().style_encoder).eval()
+    enc = StyleEncoder(tiny_model_config().style_encoder).eval()
     clip = torch.randn(1, 30, 54)
     with torch.no_grad():
         style = enc(clip)
@@ -121,7 +121,7 @@ def test_style_encoder_adds_the_length_row_to_every_frame():
 
 
 def test_config_round_trips_through_json():
-    for cfg in (reference(), reference(head_pose=False), compact(), compact(audio="frames", feature_dim=20), tiny_config(audio="hubert")):
+    for cfg in (reference(), reference(head_pose=False), compact(), compact(audio="frames", feature_dim=20), tiny_model_config(audio="hubert")):
         again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert again.to_dict() == json.loads(json.dumps(cfg.to_dict()))
     assert reference(head_pose=False).denoiser.motion_dim == 51

@@ -8,7 +8,7 @@ from backend.model.bundle import ModelBundle
 from backend.model.config import AudioEncoderConfig
 from backend.model.stats import motion_to_vector, vector_to_motion
 
-from .helpers import band_energies, random_stats, speech_like, tiny_loaded
+from helpers import band_energies, random_stats, speech_like, tiny_loaded
 
 
 def bundle_for(**kwargs):

@@ -12,7 +12,7 @@ from scipy.signal import resample_poly
 from backend import audio_io
 from backend.protocol import ErrorCode
 
-from .conftest import tone
+from helpers import tone
 
 
 @pytest.mark.parametrize("name", ["wav", "flac", "ogg", "mp3", "u8", "float"])

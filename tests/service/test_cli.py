@@ -12,7 +12,7 @@ import pytest
 
 from backend import device
 
-from .conftest import ROOT
+from project import ROOT
 
 
 def backend(*args, check=True):

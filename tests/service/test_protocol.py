@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from backend import protocol as p
 from backend.protocol import ErrorCode, Method, ProtocolError
 
-from .conftest import ROOT
+from project import ROOT
 
 
 def code_of(line) -> str:

@@ -11,7 +11,7 @@ import pytest
 from backend import protocol
 from backend.protocol import ErrorCode, EventName, Method
 
-from .conftest import error_code, result_of
+from helpers import error_code, result_of
 
 
 def load_npz(path) -> dict:
@@ -389,7 +389,7 @@ def test_variations_are_written_all_or_none(loaded_service, audio, tmp_path):
 def test_a_model_that_computes_nan_writes_nothing(service, audio, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from .conftest import tiny_checkpoint
+    from helpers import tiny_checkpoint
 
     checkpoint = tiny_checkpoint(tmp_path / "nan")
     weights = load_file(str(checkpoint / "model.safetensors"))

@@ -5,7 +5,7 @@ from backend.model import load_model
 from backend.training import train_denoiser_cli, train_style_cli
 from backend.training.train_default_cli import ROOT, publish_report
 
-from .conftest import tiny_config
+from helpers import tiny_training_config
 
 
 def _parse(module, argv):
@@ -22,7 +22,7 @@ def test_train_style_then_denoiser_commands_make_a_loadable_model(tiny_corpus, t
                                                         "--layers", "1", *common])) == 0
     assert (style / "style_encoder.safetensors").exists()
     config = tmp_path / "model.json"
-    config.write_text(json.dumps(tiny_config().to_dict()))
+    config.write_text(json.dumps(tiny_training_config().to_dict()))
     args = _parse(train_denoiser_cli, ["--corpus", str(tiny_corpus), "--style-encoder", str(style), "--out", str(run),
                                        "--config", str(config), "--name", "tiny", "--loss-vertices", "50",
                                        "--warmup", "1", "--decay", "0.5", *common])

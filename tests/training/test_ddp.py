@@ -8,7 +8,8 @@ import torch
 
 from backend.training.loop import LOG_NAME, STATE_NAME
 
-from .conftest import ROOT, tiny_config, tiny_loop
+from helpers import tiny_loop, tiny_training_config
+from project import ROOT
 
 SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -32,7 +33,7 @@ def test_two_gloo_processes_train_in_step(tiny_corpus, tiny_style, tmp_path):
     script.write_text(SCRIPT)
     out = tmp_path / "run"
     out.mkdir()
-    env_args = [str(tiny_corpus), str(tiny_style), str(out), json.dumps(tiny_config().to_dict()),
+    env_args = [str(tiny_corpus), str(tiny_style), str(out), json.dumps(tiny_training_config().to_dict()),
                 json.dumps(asdict(tiny_loop(steps=3, batch_size=2, checkpoint_every=3)))]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), *env_args],
@@ -52,7 +53,7 @@ def test_two_gloo_processes_train_in_step(tiny_corpus, tiny_style, tmp_path):
     from backend.model.model import DiffPoseTalk
 
     torch.manual_seed(0)
-    fresh = DiffPoseTalk(tiny_config()).state_dict()
+    fresh = DiffPoseTalk(tiny_training_config()).state_dict()
     assert any(not torch.allclose(fresh[k], rank0[k]) for k in fresh if k in rank0 and fresh[k].is_floating_point())
     log = (out / LOG_NAME).read_text()
     assert "denoiser step 3/3" in log

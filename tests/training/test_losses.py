@@ -9,7 +9,7 @@ from backend.training.denoiser import DenoiserObjective, denoiser_step, draw, lo
 from backend.training.losses import DenoiserLoss, MotionDecoder, nt_xent
 from backend.training.style import StyleObjective
 
-from .conftest import tiny_config
+from helpers import tiny_training_config
 
 
 def test_nt_xent_is_low_for_matching_views_and_high_for_swapped():
@@ -44,7 +44,7 @@ def _batch(corpus, n=4):
 
 
 def test_every_denoiser_loss_term_decreases_on_a_fixed_batch(tiny_corpus):
-    objective = _objective(tiny_corpus, tiny_config())
+    objective = _objective(tiny_corpus, tiny_training_config())
     batch = _batch(tiny_corpus)
     optimizer = torch.optim.Adam(objective.model.parameters(), lr=3e-3)
     history = []
@@ -64,7 +64,7 @@ def test_every_denoiser_loss_term_decreases_on_a_fixed_batch(tiny_corpus):
 
 def test_style_loss_decreases_on_a_fixed_batch(tiny_corpus):
     torch.manual_seed(0)
-    cfg = tiny_config().style_encoder
+    cfg = tiny_training_config().style_encoder
     objective = StyleObjective(StyleEncoder(cfg), head_pose=True)
     dataset = MotionWindows(tiny_corpus, "train", window=210, n_windows=1, seed=0)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(0, 8, 2)])  # four speakers
@@ -80,7 +80,7 @@ def test_style_loss_decreases_on_a_fixed_batch(tiny_corpus):
 
 
 def test_truncated_frames_do_not_reach_the_loss(tiny_corpus):
-    objective = _objective(tiny_corpus, tiny_config()).eval()
+    objective = _objective(tiny_corpus, tiny_training_config()).eval()
     batch = _batch(tiny_corpus, 2)
     draws = draw(2, 2, objective.model.cfg.denoiser, torch.Generator().manual_seed(0), "cpu")
     draws["mask"] = torch.ones(2, 2, 100)

@@ -5,7 +5,7 @@ import torch
 from backend.training.loop import STATE_NAME
 from backend.training.stages import CHECKPOINT_DIR, train_denoiser
 
-from .conftest import tiny_config, tiny_loop
+from helpers import tiny_loop, tiny_training_config
 
 
 def _state(folder):
@@ -14,12 +14,12 @@ def _state(folder):
 
 def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tiny_corpus, tiny_style, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train_denoiser(tiny_corpus, straight, tiny_config(), tiny_style, tiny_loop(steps=4), "cpu", loss_vertices=100)
-    train_denoiser(tiny_corpus, resumed, tiny_config(), tiny_style, tiny_loop(steps=2), "cpu", loss_vertices=100)
+    train_denoiser(tiny_corpus, straight, tiny_training_config(), tiny_style, tiny_loop(steps=4), "cpu", loss_vertices=100)
+    train_denoiser(tiny_corpus, resumed, tiny_training_config(), tiny_style, tiny_loop(steps=2), "cpu", loss_vertices=100)
     half = _state(resumed)
     assert half["step"] == 2
     shutil.copy(resumed / STATE_NAME, tmp_path / "half.pt")
-    train_denoiser(tiny_corpus, resumed, tiny_config(), tiny_style, tiny_loop(steps=4), "cpu", loss_vertices=100)
+    train_denoiser(tiny_corpus, resumed, tiny_training_config(), tiny_style, tiny_loop(steps=4), "cpu", loss_vertices=100)
 
     a, b = _state(straight), _state(resumed)
     assert a["step"] == b["step"] == 4

@@ -9,7 +9,7 @@ from backend.training.augment import amplitude_factors, scale_about_mean
 from backend.training.denoiser import StyleReferences
 from backend.training.style import CROP, StyleObjective, speaker_batches
 
-from .conftest import tiny_config
+from helpers import tiny_training_config
 
 
 def test_cross_clip_batches_pair_two_clips_of_each_speaker(tiny_corpus):
@@ -42,7 +42,7 @@ def test_amplitude_factors_are_up_or_down_by_the_range_or_one():
 
 def test_twins_double_the_contrastive_batch_and_train(tiny_corpus):
     torch.manual_seed(0)
-    objective = StyleObjective(StyleEncoder(tiny_config().style_encoder), head_pose=True, cross_clip=True,
+    objective = StyleObjective(StyleEncoder(tiny_training_config().style_encoder), head_pose=True, cross_clip=True,
                                amplitude_twins=True)
     dataset = MotionWindows(tiny_corpus, "train", window=CROP, n_windows=1, seed=0)
     batch = torch.utils.data.default_collate([dataset[i] for i in speaker_batches(dataset, 4, cross_clip=True)(
