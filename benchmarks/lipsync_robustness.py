@@ -1,4 +1,4 @@
-"""Lip sync on real recordings made harder: white noise, a low level, a telephone band.
+"""Lip sync on real recordings made harder: white noise, babble, a low level, a telephone band.
 
 Each recording's labels come from forced alignment of its transcript on the clean
 recording, so they do not degrade with the audio. The model gets the degraded audio with
@@ -17,41 +17,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, resample_poly, sosfiltfilt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from backend.audio_io import load_audio  # noqa: E402
 from backend.evaluation.evaluate_cli import DEFAULT_MODEL, real_recordings  # noqa: E402
 from backend.evaluation.report import aggregate, eval_head, evaluate_clip  # noqa: E402
 from backend.heads import load_head  # noqa: E402
 from backend.model import load_model  # noqa: E402
+from backend.speech.features import features_from_recognition  # noqa: E402
 from backend.speech.recognizer import recognize  # noqa: E402
+from degraded_audio import conditions  # noqa: E402
 
 RATE = 16000
-
-
-def with_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
-    noise = np.random.default_rng(seed).normal(0.0, 1.0, len(audio)).astype(np.float32)
-    return audio + noise * np.sqrt(np.mean(audio ** 2) / 10 ** (snr_db / 10))
-
-
-def telephone(audio: np.ndarray) -> np.ndarray:
-    """8 kHz, 300-3400 Hz, back at 16 kHz: the band a phone line or a call recording keeps."""
-    narrow = resample_poly(audio, 1, 2)
-    narrow = sosfiltfilt(butter(4, (300, 3400), btype="bandpass", fs=RATE // 2, output="sos"), narrow)
-    return resample_poly(narrow, 2, 1).astype(np.float32)[: len(audio)]
-
-
-CONDITIONS = {
-    "clean": lambda a: a,
-    "white noise, 30 dB SNR": lambda a: with_noise(a, 30),
-    "white noise, 20 dB SNR": lambda a: with_noise(a, 20),
-    "white noise, 10 dB SNR": lambda a: with_noise(a, 10),
-    "level -30 dB": lambda a: a * 10 ** (-30 / 20),
-    "telephone band": telephone,
-}
 
 
 def main() -> None:
@@ -59,6 +39,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped model)")
     parser.add_argument("--data", type=Path, default=ROOT / "assets" / "real_speech",
                         help="recordings with NAME.txt transcripts (default: assets/real_speech)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="conditions to run, by the start of their names (e.g. clean white babble)")
+    parser.add_argument("--no-transcript-only", action="store_true", help="skip the runs with the transcript")
     args = parser.parse_args()
     bundle = load_model(args.model)
     if bundle.expression_space != "arkit":
@@ -75,15 +58,18 @@ def main() -> None:
           f"guidance audio {audio_scale:g}, style {style_scale:g}\n")
     print("| condition | transcript | bilabials closed | open vowels open | rest closed | aligned | time, s |")
     print("|---|---|---|---|---|---|---|")
-    for condition, degrade in CONDITIONS.items():
-        for given in (False, True):
+    for condition, degrade in conditions([audio for _, audio, _, _ in recordings]).items():
+        if args.only is not None and not any(condition.startswith(prefix) for prefix in args.only):
+            continue
+        for given in (False,) if args.no_transcript_only else (False, True):
             started = time.monotonic()
             results, aligned = [], 0.0
-            for name, audio, transcript, labels in recordings:
-                heard = np.clip(degrade(audio), -1.0, 1.0).astype(np.float32)
-                text = transcript if given else None
-                aligned += recognize(heard, text).aligned_s
-                motion = bundle.generate(heard, transcript=text)[0]
+            for index, (name, audio, transcript, labels) in enumerate(recordings):
+                heard = np.clip(degrade(audio, index), -1.0, 1.0).astype(np.float32)
+                recognition = recognize(heard, transcript if given else None)
+                aligned += recognition.aligned_s
+                features = features_from_recognition(recognition.segments, heard)
+                motion = bundle.generate(heard, speech_features=features)[0]
                 results.append(evaluate_clip(ehead, motion, heard, labels, name, kind=condition))
             rates = aggregate(results)[condition]
             print(f"| {condition} | {'yes' if given else 'no'} | {rates['pooled_bilabials_closed']:.2f} "

@@ -1,22 +1,26 @@
-"""How well the speech front-end hears real voices, per mouth class, and how fast.
+"""How well the speech front-end hears real voices, clean and degraded, and how fast.
 
-Reference labels come from pocketsphinx's forced alignment with each recording's
-transcript; the front-ends under test get no transcript (what the add-on's users get): the
-same acoustic model's phone loop alone, and the product path (the words its language model
-hears, forced-aligned, checked against the phone loop). The reference therefore shares the
-recognizer's acoustic model, which flatters it: read the figures as an upper bound on a
-small set.
+Two front-ends, both in the service's worker processes (``backend.speech.workers``, one per
+core): the product path (Whisper tiny.en writes the words, pocketsphinx aligns them, its
+phone loop checks and falls back) and the path before it (pocketsphinx's own language model
+writes the words). Per condition (clean, white noise 20 and 10 dB under the voice, babble
+10 dB) and front-end, with no transcript (what the add-on's users get):
+- word error rate of the words written, against the transcript;
+- bilabial closures (p/b/m) found, against forced alignment of the true transcript on the
+  clean recording (that reference shares pocketsphinx's acoustic model, which flatters it);
+- mouth-class accuracy per 25 fps frame against that reference;
+- wall time of the front-end per second of audio, per recording (fixed costs included) and
+  on one long clip made of all recordings (the throughput of long takes).
 
-Also measured: the recognizer's error rates against that reference (substitutions,
-deletions by phone length, insertions, boundary shift), which set ``ErrorModel``'s
-defaults; the same table for the true timings corrupted by ``ErrorModel`` (the training
-side should err like the recognizer); and, on espeak-ng speech in English, German,
-Spanish and French, how many bilabial closures the English recognizer finds.
+Also printed, for the clean recordings: the phone loop's error rates against the reference
+(which set ``ErrorModel``'s defaults) and the same for the true timings corrupted by
+``ErrorModel``; and, on espeak-ng speech in four languages, how many bilabial closures the
+English front-end finds.
 
 Data: a folder of recordings (WAV, FLAC, OGG, MP3; any rate and channels) with ``NAME.txt``
 transcripts; by default the eleven in assets/real_speech.
 
-    nice .venv/bin/python benchmarks/speech_frontend.py
+    nice .venv/bin/python benchmarks/speech_frontend.py [--data DIR] [--workers N]
 """
 from __future__ import annotations
 
@@ -29,18 +33,25 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from backend.audio_io import load_audio
-from backend.evaluation.evaluate_cli import real_recordings
-from backend.speech import espeak
-from backend.speech.errors import ErrorModel
-from backend.speech.features import phone_occupancy
-from backend.speech.phones import (MOUTH_CLASS_INDEX, MOUTH_CLASSES, PHONE_MOUTH_CLASS, SILENCE, mouth_class,
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from backend.audio_io import load_audio  # noqa: E402
+from backend.evaluation.evaluate_cli import real_recordings  # noqa: E402
+from backend.speech import espeak  # noqa: E402
+from backend.speech.errors import ErrorModel  # noqa: E402
+from backend.speech.features import phone_occupancy  # noqa: E402
+from backend.speech.phones import (MOUTH_CLASS_INDEX, MOUTH_CLASSES, PHONE_MOUTH_CLASS, SILENCE, mouth_class,  # noqa: E402
                                    phone_segments)
-from backend.speech.prosody import n_frames
-from backend.speech.recognizer import Recognizer
+from backend.speech.prosody import n_frames  # noqa: E402
+from backend.speech.recognizer import PHONE_LOOP_ONLY, POCKETSPHINX, WHISPER, Recognizer  # noqa: E402
+from backend.speech.spoken_text import spoken_words  # noqa: E402
+from backend.speech.workers import SpeechWorkers  # noqa: E402
+from degraded_audio import conditions  # noqa: E402
 
 SIMULATIONS = 10  # corruptions drawn per recording: the set is small, one draw is noisy
+CONDITIONS = ("clean", "white noise, 20 dB SNR", "white noise, 10 dB SNR", "babble, 10 dB SNR")
+FRONT_ENDS = {"Whisper words + alignment": WHISPER, "pocketsphinx words + alignment (before)": POCKETSPHINX}
 OTHER_LANGUAGES = {
     "en-us": "My mother bought a big blue map from a baby bear. We moved five fine violins over the river.",
     "de": "Meine Mutter baut ein großes blaues Boot. Wir waren am Bahnhof mit dem Bus und der Bahn.",
@@ -124,44 +135,89 @@ def error_rates(ops: list, short_s: float = 0.05) -> list[str]:
             f"{np.median(np.abs(shifts)) * 1000:.0f} ms"]
 
 
-def real_speech(folder: Path, recognizer: Recognizer) -> None:
-    phone_loop = Recognizer(recognize_words=False)
-    refs, heard, heard_words, simulated, ops, sim_ops = [], [], [], [], [], []
-    seconds = cpu = cpu_words = 0.0
-    rng = np.random.default_rng(0)
-    for wav, transcript in real_recordings(folder):
-        audio = load_audio(wav)
-        duration = len(audio) / 16000
-        reference = recognizer.recognize(audio, transcript)
-        if reference.aligned_s < duration:
-            print(f"skipped {wav.name}: its transcript could not be aligned")
+def word_errors(reference: list, hypothesis: list) -> tuple[int, int]:
+    """(edit distance, reference length) between two word lists."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, word in enumerate(reference, 1):
+        current = [i]
+        for j, heard in enumerate(hypothesis, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != heard)))
+        previous = current
+    return previous[-1], len(reference)
+
+
+def load_recordings(folder: Path, aligner: Recognizer) -> list:
+    """[(name, audio, transcript, reference segments)] of the recordings whose transcript aligns."""
+    out = []
+    for path, transcript in real_recordings(folder):
+        audio = load_audio(path)
+        reference = aligner.recognize(audio, transcript)
+        if reference.aligned_s < len(audio) / 16000:
+            print(f"skipped {path.name}: its transcript could not be aligned")
             continue
-        start = time.process_time()
-        loop = phone_loop.recognize(audio)
-        cpu += time.process_time() - start
-        start = time.process_time()
-        words = recognizer.recognize(audio)
-        cpu_words += time.process_time() - start
-        seconds += duration
+        out.append((path.stem, audio, transcript, reference.segments))
+    if not out:
+        raise SystemExit(f"no aligned recordings in {folder}")
+    return out
+
+
+def front_end_table(recordings: list, workers: int) -> None:
+    seconds = sum(len(a) for _, a, _, _ in recordings) / 16000
+    degrade = conditions([a for _, a, _, _ in recordings])
+    long_clip = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
+    print(f"\n## Real speech, no transcript: {len(recordings)} recordings, {seconds:.1f} s; {workers} workers")
+    print("| condition | front-end | word error rate | p/b/m found | frame accuracy | ms per s (clips) "
+          "| ms per s (one long clip) |")
+    print("|---|---|---|---|---|---|---|")
+    for label, source in FRONT_ENDS.items():
+        pool = SpeechWorkers(workers, words=source).start()
+        pool.recognize(recordings[0][1][:16000])  # models loaded: time the work, not the start
+        try:
+            for condition in CONDITIONS:
+                errors = words = found = total = 0
+                refs, heard = [], []
+                wall = 0.0
+                for index, (name, audio, transcript, reference) in enumerate(recordings):
+                    noisy = np.clip(degrade[condition](audio, index), -1.0, 1.0).astype(np.float32)
+                    started = time.perf_counter()
+                    result = pool.recognize(noisy)
+                    wall += time.perf_counter() - started
+                    e, n = word_errors(spoken_words(transcript), result.words)
+                    errors, words = errors + e, words + n
+                    frames = n_frames(len(audio))
+                    refs.append(mouth_frames(reference, frames))
+                    heard.append(mouth_frames(result.segments, frames))
+                    f, t = closures(refs[-1], heard[-1], MOUTH_CLASS_INDEX["bilabial"])
+                    found, total = found + f, total + t
+                long_noisy = np.clip(degrade[condition](long_clip, 0), -1.0, 1.0).astype(np.float32)
+                started = time.perf_counter()
+                pool.recognize(long_noisy)
+                long_ms = (time.perf_counter() - started) / (len(long_clip) / 16000) * 1000
+                accuracy = np.mean(np.concatenate(refs) == np.concatenate(heard))
+                print(f"| {condition} | {label} | {errors / max(words, 1):.2f} | {found}/{total} ({found / total:.2f}) "
+                      f"| {accuracy:.2f} | {wall / seconds * 1000:.0f} | {long_ms:.0f} |", flush=True)
+        finally:
+            pool.close()
+
+
+def phone_loop_errors(recordings: list) -> None:
+    phone_loop = Recognizer(words=PHONE_LOOP_ONLY)
+    refs, heard, simulated, ops, sim_ops = [], [], [], [], []
+    rng = np.random.default_rng(0)
+    for name, audio, transcript, reference in recordings:
         n = n_frames(len(audio))
-        refs.append(mouth_frames(reference.segments, n))
+        loop = phone_loop.recognize(audio)
+        refs.append(mouth_frames(reference, n))
         heard.append(mouth_frames(loop.segments, n))
-        heard_words.append(mouth_frames(words.segments, n))
-        speech = [s for s in reference.segments if s[0] != SILENCE]
+        speech = [s for s in reference if s[0] != SILENCE]
         ops += edit_operations(speech, [s for s in loop.segments if s[0] != SILENCE])
         for _ in range(SIMULATIONS):
-            corrupted = ErrorModel().corrupt(reference.segments, rng)
+            corrupted = ErrorModel().corrupt(reference, rng)
             simulated.append(mouth_frames(corrupted, n))
             sim_ops += edit_operations(speech, [s for s in corrupted if s[0] != SILENCE])
-    if not refs:
-        raise SystemExit(f"no aligned recordings in {folder}")
-    print(f"\n## Real speech: {seconds:.1f} s in {len(refs)} recordings; phone loop vs forced alignment")
+    print("\n## The phone loop alone (the check and the fallback), clean recordings")
     print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard))))
-    print(f"speed: {cpu / seconds * 1000:.0f} ms CPU per second of audio (phone loop, this machine)")
     print("recognizer errors: " + error_rates(ops)[0])
-    print("\n## The product path on the same recordings: words heard, forced-aligned (no transcript)")
-    print("\n".join(class_table(np.concatenate(refs), np.concatenate(heard_words))))
-    print(f"speed: {cpu_words / seconds * 1000:.0f} ms CPU per second of audio (phone loop, words, alignment)")
     print(f"\n## Simulated errors (ErrorModel defaults, {SIMULATIONS} draws) on the same reference")
     print("\n".join(class_table(np.concatenate([r for r in refs for _ in range(SIMULATIONS)]),
                                  np.concatenate(simulated))))
@@ -186,17 +242,17 @@ def other_languages(recognizer: Recognizer) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "real_speech",
+    parser.add_argument("--data", type=Path, default=ROOT / "assets" / "real_speech",
                         help="folder of recordings with NAME.txt transcripts (default: assets/real_speech)")
+    parser.add_argument("--workers", type=int, default=None, help="front-end processes (default: one per core)")
     parser.add_argument("--skip-languages", action="store_true", help="skip the espeak-ng language table")
     args = parser.parse_args()
-    recognizer = Recognizer()
-    if args.data.is_dir():
-        real_speech(args.data, recognizer)
-    else:
-        print(f"no folder {args.data}: real-speech figures skipped")
+    aligner = Recognizer(words=PHONE_LOOP_ONLY)  # the reference is the transcript's alignment
+    recordings = load_recordings(args.data, aligner)
+    front_end_table(recordings, args.workers or SpeechWorkers().n_workers)
+    phone_loop_errors(recordings)
     if not args.skip_languages:
-        other_languages(recognizer)
+        other_languages(Recognizer())
 
 
 if __name__ == "__main__":
