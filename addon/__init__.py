@@ -2,47 +2,52 @@
 
 Imports are lazy so that the bpy-free ``addon.core`` is importable without Blender.
 Each module lists its classes in ``CLASSES``; they register in order and unregister in
-reverse. A failure part-way rolls back what was registered, so Blender is never left
+reverse. Then the modules with something to install besides classes (properties on
+Blender's types, handlers, the job handlers, the backend's exit hook) run their own
+``register``. A failure part-way undoes everything done so far, so Blender is never left
 with half an add-on. Unregistering stops the backend first.
 """
 
 
 def _modules():
-    from . import add_head, export, generation, mapping_ops, panels, preferences, properties
+    from . import add_head, export, generation, mapping_ops, panels, preferences, properties, reporting
 
-    return (properties, preferences, generation, add_head, mapping_ops, export, panels)
+    return (properties, reporting, preferences, generation, add_head, mapping_ops, export, panels)
 
 
 def _classes():
     return [cls for module in _modules() for cls in module.CLASSES]
 
 
+def _hooked():
+    """Modules with a ``register``/``unregister`` of their own, in registration order."""
+    from . import generation, properties, rigs, service
+
+    return (properties, rigs, generation, service)
+
+
 def register():
     import bpy
 
-    from . import properties, service
-
-    registered = []
+    undo = []
     try:
         for cls in _classes():
             bpy.utils.register_class(cls)
-            registered.append(cls)
-        properties.register()
+            undo.append(lambda cls=cls: bpy.utils.unregister_class(cls))
+        for module in _hooked():
+            module.register()
+            undo.append(module.unregister)
     except Exception:
-        for cls in reversed(registered):
-            bpy.utils.unregister_class(cls)
+        for step in reversed(undo):
+            step()
         raise
-    service.register()
 
 
 def unregister():
     import bpy
 
-    from . import properties, service
-
-    service.unregister()
-    if hasattr(bpy.types.Scene, "diffposetalk"):
-        properties.unregister()
+    for module in reversed(_hooked()):  # the service first: it stops the backend
+        module.unregister()
     for cls in reversed(_classes()):
         if getattr(cls, "is_registered", False):
             bpy.utils.unregister_class(cls)

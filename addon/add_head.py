@@ -3,9 +3,10 @@ import bpy
 from bpy_extras.io_utils import ImportHelper
 
 from . import rigs
+from .reporting import Checked, fail
 
 
-class DIFFPOSETALK_OT_add_head(bpy.types.Operator, ImportHelper):
+class DIFFPOSETALK_OT_add_head(Checked, bpy.types.Operator, ImportHelper):
     """Add a head rig ready for lip-sync: the built-in head or a head built from your FLAME model file"""
 
     bl_idname = "diffposetalk.add_head"
@@ -23,11 +24,8 @@ class DIFFPOSETALK_OT_add_head(bpy.types.Operator, ImportHelper):
     filter_glob: bpy.props.StringProperty(default="*.pkl;*.npz", options={"HIDDEN"})
 
     @classmethod
-    def poll(cls, context):
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode to add a head")
-            return False
-        return True
+    def disabled_reason(cls, context):
+        return None if context.mode == "OBJECT" else "Switch to Object Mode to add a head"
 
     def invoke(self, context, event):
         if self.kind == "FLAME":
@@ -41,8 +39,7 @@ class DIFFPOSETALK_OT_add_head(bpy.types.Operator, ImportHelper):
             else:
                 rig = rigs.add_builtin_head(context)
         except (rigs.RigError, OSError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return fail(self, context, str(exc))
         self.report({"INFO"}, f"Added {rig.name!r}")
         return {"FINISHED"}
 

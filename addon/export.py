@@ -5,7 +5,8 @@ from pathlib import Path
 
 import bpy
 
-from . import generation, rigs
+from . import rigs
+from .reporting import Checked, fail, succeed
 
 
 # The exporter settings that keep shape keys and bone keys exactly: every frame keyed, no
@@ -54,7 +55,7 @@ def export_take(context, rig, filepath, frame_start, frame_end):
     return objects
 
 
-class DIFFPOSETALK_OT_export_fbx(bpy.types.Operator):
+class DIFFPOSETALK_OT_export_fbx(Checked, bpy.types.Operator):
     """Bake the generated take (shape keys and bones) and export it as one FBX take"""
 
     bl_idname = "diffposetalk.export_fbx"
@@ -63,12 +64,11 @@ class DIFFPOSETALK_OT_export_fbx(bpy.types.Operator):
     filepath: bpy.props.StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
 
     @classmethod
-    def poll(cls, context):
+    def disabled_reason(cls, context):
         settings = context.scene.diffposetalk
         if not settings.take_rig or settings.take_rig not in context.scene.objects:
-            cls.poll_message_set("Generate lip-sync first: there is no take to export")
-            return False
-        return True
+            return "Generate lip-sync first: there is no take to export"
+        return None
 
     def execute(self, context):
         settings = context.scene.diffposetalk
@@ -79,14 +79,9 @@ class DIFFPOSETALK_OT_export_fbx(bpy.types.Operator):
         try:
             export_take(context, rig, path, settings.take_frame_start, settings.take_frame_end)
         except (OSError, RuntimeError) as exc:
-            message = f"FBX export failed: {exc}"
-            generation.tell(context, message, error=True, report=False)
-            self.report({"ERROR"}, message)
-            return {"CANCELLED"}
-        message = f"Exported frames {settings.take_frame_start}-{settings.take_frame_end} of {rig.name!r} to {path}"
-        generation.tell(context, message, report=False)
-        self.report({"INFO"}, message)
-        return {"FINISHED"}
+            return fail(self, context, f"FBX export failed: {exc}")
+        return succeed(self, context,
+                       f"Exported frames {settings.take_frame_start}-{settings.take_frame_end} of {rig.name!r} to {path}")
 
 
 CLASSES = (DIFFPOSETALK_OT_export_fbx,)

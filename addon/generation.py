@@ -3,8 +3,9 @@
 Generate checks the rig, the audio and the style up front (so most mistakes never reach
 the backend), then submits a job and returns: Blender stays responsive while the backend
 works. ``service.drain_events`` hands the finished job to ``apply_job`` on the main
-thread, which writes variation 1 as one undo step. Nothing is written to the scene for a
-job that failed or was cancelled.
+thread (``register`` installs it as the handler of generate jobs), which writes variation 1
+as one undo step and keeps the take in ``TAKES``; Show Variation writes another one.
+Nothing is written to the scene for a job that failed or was cancelled.
 """
 from __future__ import annotations
 
@@ -18,32 +19,18 @@ import numpy as np
 from ..backend import motion_io, protocol
 from . import animation, audio, common, rigs, service
 from .core.jobs import CANCELLED, DONE
+from .core.takes import Takes
 from .properties import QUALITY_STEPS
+from .reporting import Checked, fail, succeed, tell
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "generate"
-# The generated takes of the last job, kept in memory to switch between variations.
-TAKES = {"motions": [], "rig": "", "scene": "", "frame_start": 1.0, "fps": 25.0, "action_name": "", "request": {}}
-_switching = False  # set while the variation list is refilled, so its update does not write
+TAKES = Takes()  # the last job's variations
 
 
 class GenerationError(Exception):
     """The job cannot start; the message says what to fix."""
-
-
-def tell(context, text: str, error: bool = False, report: bool = True):
-    """Show ``text`` in the panel and (unless an operator reports it itself) the info log."""
-    state = context.window_manager.diffposetalk
-    state.message = text
-    state.message_is_error = error
-    (log.warning if error else log.info)("%s", text)
-    if not report:
-        return
-    try:
-        bpy.ops.diffposetalk.report(message=text, level="ERROR" if error else "INFO")
-    except RuntimeError:
-        pass  # an ERROR report raises in the caller once it is in the log
 
 
 def style_spec(context, settings, rig, space):
@@ -150,20 +137,20 @@ def apply_job(job):
     if scene is None or rig is None:
         tell(context, "Lip-sync finished, but its scene or rig is gone; nothing was written", error=True)
         return
-    TAKES.update(job.context, motions=motions)
+    TAKES.replace(motions, **job.context)
     try:
         result = _write(scene, rig, 0)
     except (rigs.RigError, ValueError) as exc:
-        TAKES["motions"] = []
+        TAKES.clear()
         tell(context, f"Could not write the lip-sync to {rig.name!r}: {exc}", error=True)
         return
-    _fill_variations(context, len(motions))
     frames = len(motions[0]["exp"])
     tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}")
 
 
 def _write(scene, rig, index):
-    result = animation.write_motion(rig, TAKES["motions"][index], TAKES["frame_start"], TAKES["fps"], TAKES["action_name"])
+    result = animation.write_motion(rig, TAKES.motion(index), TAKES.frame_start, TAKES.fps, TAKES.action_name)
+    TAKES.shown = index
     settings = scene.diffposetalk
     settings.take_rig = rig.name
     settings.take_frame_start = int(round(result.frame_start))
@@ -176,42 +163,31 @@ def _write(scene, rig, index):
     return result
 
 
-def _fill_variations(context, count):
-    global _switching
-    state = context.window_manager.diffposetalk
-    _switching = True
-    try:
-        state.variations.clear()
-        for k in range(count if count > 1 else 0):
-            state.variations.add().name = f"Variation {k + 1}"
-        state.variation_index = 0
-    finally:
-        _switching = False
-
-
-def show_variation(context, index):
-    """Replace our Action with variation ``index`` of the last take (one undo step)."""
-    if _switching or not (0 <= index < len(TAKES["motions"])):
-        return
-    scene = bpy.data.scenes.get(TAKES["scene"])
-    rig = bpy.data.objects.get(TAKES["rig"])
+def show_variation(index):
+    """Replace our Action with variation ``index`` of the last take (one undo step);
+    raises GenerationError when it cannot."""
+    scene = bpy.data.scenes.get(TAKES.scene)
+    rig = bpy.data.objects.get(TAKES.rig)
     if scene is None or rig is None:
-        tell(context, "The rig of these variations is gone", error=True)
-        return
+        raise GenerationError("The rig of these variations is gone")
     try:
         _write(scene, rig, index)
-    except (rigs.RigError, ValueError) as exc:
-        tell(context, f"Could not write variation {index + 1}: {exc}", error=True)
-        return
-    tell(context, f"Showing variation {index + 1} of {len(TAKES['motions'])}")
+    except (rigs.RigError, ValueError, IndexError) as exc:
+        raise GenerationError(f"Could not write variation {index + 1}: {exc}") from None
 
 
-service.JOB_HANDLERS[JOB_KIND] = apply_job
+def register():
+    service.JOB_HANDLERS[JOB_KIND] = apply_job
+
+
+def unregister():
+    service.JOB_HANDLERS.pop(JOB_KIND, None)
+    TAKES.clear()
 
 
 # ---------------------------------------------------------------------- operators
 
-class DIFFPOSETALK_OT_generate(bpy.types.Operator):
+class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
     """Generate lip-sync, expressions and head motion for the selected rig from speech"""
 
     bl_idname = "diffposetalk.generate"
@@ -219,23 +195,19 @@ class DIFFPOSETALK_OT_generate(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     @classmethod
-    def poll(cls, context):
+    def disabled_reason(cls, context):
         if service.SESSION.busy:
-            cls.poll_message_set("A lip-sync job is running; wait for it or cancel it")
-            return False
+            return "A lip-sync job is running; wait for it or cancel it"
         if context.object is None:
-            cls.poll_message_set("Select the rig to animate (its mesh or armature)")
-            return False
-        return True
+            return "Select the rig to animate (its mesh or armature)"
+        return None
 
     def execute(self, context):
         try:
             params, job_context = build_request(context, context.object)
             service.submit(common.preferences(context), JOB_KIND, protocol.Method.GENERATE, params, job_context)
         except (GenerationError, service.NotReady) as exc:
-            tell(context, str(exc), error=True, report=False)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return fail(self, context, str(exc))
         tell(context, "Generating lip-sync...", report=False)
         return {"FINISHED"}
 
@@ -256,59 +228,55 @@ class DIFFPOSETALK_OT_generate(bpy.types.Operator):
         return {"PASS_THROUGH"}
 
 
-class DIFFPOSETALK_OT_cancel(bpy.types.Operator):
+class DIFFPOSETALK_OT_cancel(Checked, bpy.types.Operator):
     """Stop the running lip-sync job (Esc does the same); the scene stays unchanged"""
 
     bl_idname = "diffposetalk.cancel"
     bl_label = "Cancel"
 
     @classmethod
-    def poll(cls, context):
-        if not service.SESSION.busy:
-            cls.poll_message_set("No lip-sync job is running")
-            return False
-        return True
+    def disabled_reason(cls, context):
+        return None if service.SESSION.busy else "No lip-sync job is running"
 
     def execute(self, context):
         service.SESSION.cancel()
         return {"FINISHED"}
 
 
-class DIFFPOSETALK_OT_keep_variation(bpy.types.Operator):
+class _ChoosingVariation(Checked):
+    @classmethod
+    def disabled_reason(cls, context):
+        return None if TAKES.count > 1 else "There are no variations to choose from"
+
+
+class DIFFPOSETALK_OT_show_variation(_ChoosingVariation, bpy.types.Operator):
+    """Put this variation of the last take on the rig, in place of the one shown"""
+
+    bl_idname = "diffposetalk.show_variation"
+    bl_label = "Show Variation"
+    bl_options = {"INTERNAL"}  # its own undo step is pushed when the take is written
+
+    index: bpy.props.IntProperty(name="Variation", min=0, description="Which variation (0: the first)")
+
+    def execute(self, context):
+        try:
+            show_variation(self.index)
+        except GenerationError as exc:
+            return fail(self, context, str(exc))
+        return succeed(self, context, f"Showing variation {self.index + 1} of {TAKES.count}")
+
+
+class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
     """Keep the variation shown and forget the others"""
 
     bl_idname = "diffposetalk.keep_variation"
     bl_label = "Keep This Variation"
 
-    @classmethod
-    def poll(cls, context):
-        if len(context.window_manager.diffposetalk.variations) < 2:
-            cls.poll_message_set("There are no variations to choose from")
-            return False
-        return True
-
     def execute(self, context):
-        state = context.window_manager.diffposetalk
-        kept = state.variation_index
-        TAKES["motions"] = []
-        _fill_variations(context, 0)
-        tell(context, f"Kept variation {kept + 1}")
-        return {"FINISHED"}
+        kept = TAKES.shown
+        TAKES.clear()
+        return succeed(self, context, f"Kept variation {kept + 1}")
 
 
-class DIFFPOSETALK_OT_report(bpy.types.Operator):
-    """Put a message in the info log"""
-
-    bl_idname = "diffposetalk.report"
-    bl_label = "Report"
-    bl_options = {"INTERNAL"}
-
-    message: bpy.props.StringProperty()
-    level: bpy.props.StringProperty(default="INFO")
-
-    def execute(self, context):
-        self.report({self.level}, self.message)
-        return {"FINISHED"}
-
-
-CLASSES = (DIFFPOSETALK_OT_report, DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_keep_variation)
+CLASSES = (DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_show_variation,
+           DIFFPOSETALK_OT_keep_variation)

@@ -4,6 +4,7 @@ import bpy
 from ..backend import expression_spaces
 from . import rigs
 from .core import mapping
+from .reporting import Checked, fail
 
 
 def _mesh_with_keys(context):
@@ -11,13 +12,10 @@ def _mesh_with_keys(context):
     return obj if obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None else None
 
 
-class _MeshOperator:
+class _MeshOperator(Checked):
     @classmethod
-    def poll(cls, context):
-        if _mesh_with_keys(context) is None:
-            cls.poll_message_set("Select a mesh with shape keys")
-            return False
-        return True
+    def disabled_reason(cls, context):
+        return None if _mesh_with_keys(context) is not None else "Select a mesh with shape keys"
 
 
 def _channels(space_name):
@@ -53,18 +51,15 @@ class DIFFPOSETALK_OT_apply_mapping(_MeshOperator, bpy.types.Operator):
         obj = _mesh_with_keys(context)
         settings = context.scene.diffposetalk
         if settings.mapping_text is None:
-            self.report({"ERROR"}, "Choose the mapping text (New Mapping Text makes one)")
-            return {"CANCELLED"}
+            return fail(self, context, "Choose the mapping text (New Mapping Text makes one)")
         try:
             channels = mapping.parse_mapping(settings.mapping_text.as_string(), _channels(settings.mapping_space))
         except mapping.MappingError as exc:
-            self.report({"ERROR"}, f"{settings.mapping_text.name}: {exc}")
-            return {"CANCELLED"}
+            return fail(self, context, f"{settings.mapping_text.name}: {exc}")
         keys = obj.data.shape_keys.key_blocks
         missing = sorted({key for key, _scale in channels.values() if key not in keys})
         if missing:
-            self.report({"ERROR"}, f"{obj.name!r} has no shape key(s) {', '.join(missing)}")
-            return {"CANCELLED"}
+            return fail(self, context, f"{obj.name!r} has no shape key(s) {', '.join(missing)}")
         rigs.set_custom_mapping(obj, settings.mapping_space, channels)
         self.report({"INFO"}, f"{obj.name!r} now maps {len(channels)} channels")
         return {"FINISHED"}

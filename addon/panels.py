@@ -1,4 +1,5 @@
-"""The "Lip Sync" tab in the 3D view's sidebar."""
+"""The "Lip Sync" tab in the 3D view's sidebar: the Generate button, progress and messages
+on top, and one sub-panel per step (Rig, Audio, Style, Quality, Take, Export)."""
 import bpy
 
 from . import add_head, export, generation, mapping_ops, rigs, service
@@ -7,28 +8,55 @@ from . import add_head, export, generation, mapping_ops, rigs, service
 def _rig_line(obj):
     if obj is None:
         return "Select a head rig (mesh or armature)", "ERROR"
-    try:
-        kind = rigs.rig_kind(obj)
-    except rigs.RigError:
+    kind, _why_not = rigs.cached_rig_kind(obj)
+    if kind is None:
         return f"{obj.name}: no face shape keys", "ERROR"
     return f"{obj.name} ({kind})", "OUTLINER_OB_ARMATURE"
 
 
-class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
-    bl_label = "Lip Sync"
-    bl_idname = "DIFFPOSETALK_PT_lip_sync"
+class _LipSyncPanel:
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Lip Sync"
 
+
+class _Step(_LipSyncPanel):
+    bl_parent_id = "DIFFPOSETALK_PT_lip_sync"
+
+
+def _fields(layout):
+    """``layout`` set up for property fields: labels in a column of their own."""
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    return layout
+
+
+class DIFFPOSETALK_PT_lip_sync(_LipSyncPanel, bpy.types.Panel):
+    bl_label = "Lip Sync"
+    bl_idname = "DIFFPOSETALK_PT_lip_sync"
+
     def draw(self, context):
         layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        scene = context.scene
-        settings = scene.diffposetalk
         state = context.window_manager.diffposetalk
+        job = service.SESSION.job
+        if service.SESSION.busy:
+            row = layout.row(align=True)
+            row.progress(factor=job.fraction, type="BAR", text=f"{job.stage.replace('_', ' ').capitalize()}")
+            row.operator(generation.DIFFPOSETALK_OT_cancel.bl_idname, text="", icon="CANCEL")
+        else:
+            layout.operator(generation.DIFFPOSETALK_OT_generate.bl_idname, icon="PLAY_SOUND")
+        if state.message:
+            box = layout.box()
+            for line in state.message.splitlines()[:6]:
+                box.label(text=line, icon="ERROR" if state.message_is_error else "INFO")
 
+
+class DIFFPOSETALK_PT_rig(_Step, bpy.types.Panel):
+    bl_label = "Rig"
+    bl_idname = "DIFFPOSETALK_PT_rig"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
         col = layout.column(align=True)
         text, icon = _rig_line(context.object)
         col.label(text=text, icon=icon)
@@ -45,10 +73,17 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
             row.operator(mapping_ops.DIFFPOSETALK_OT_apply_mapping.bl_idname, text="Apply")
             row.operator(mapping_ops.DIFFPOSETALK_OT_clear_mapping.bl_idname, text="Clear")
 
+
+class DIFFPOSETALK_PT_audio(_Step, bpy.types.Panel):
+    bl_label = "Audio"
+    bl_idname = "DIFFPOSETALK_PT_audio"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
         col = layout.column()
         col.prop(settings, "audio_source")
         if settings.audio_source == "STRIP":
-            editor = scene.sequence_editor
+            editor = context.scene.sequence_editor
             collection = "strips_all" if hasattr(editor, "strips_all") else "sequences_all"
             if editor is not None:
                 col.prop_search(settings, "strip", editor, collection, text="Strip")
@@ -59,11 +94,18 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
             col.prop(settings, "file_frame_start")
         col.prop(settings, "transcript")
 
+
+class DIFFPOSETALK_PT_style(_Step, bpy.types.Panel):
+    bl_label = "Style"
+    bl_idname = "DIFFPOSETALK_PT_style"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
+        info = service.SESSION.model_info
         col = layout.column()
         col.prop(settings, "style_source")
         if settings.style_source == "PRESET":
             col.prop(settings, "style_preset")
-            info = service.SESSION.model_info
             if info and info.get("presets"):
                 col.label(text="Presets: " + ", ".join(info["presets"]))
         elif settings.style_source == "FILE":
@@ -72,17 +114,23 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
             row = col.row(align=True)
             row.prop(settings, "style_frame_start")
             row.prop(settings, "style_frame_end")
-
         col = layout.column(align=True)
         col.prop(settings, "use_model_guidance")
         if settings.use_model_guidance:
-            info = service.SESSION.model_info
             if info and "default_audio_scale" in info:
                 col.label(text=f"Audio {info['default_audio_scale']:g}, style {info['default_style_scale']:g}")
         else:
             col.prop(settings, "audio_scale")
             col.prop(settings, "style_scale")
         col.prop(settings, "head_motion_scale")
+
+
+class DIFFPOSETALK_PT_quality(_Step, bpy.types.Panel):
+    bl_label = "Quality"
+    bl_idname = "DIFFPOSETALK_PT_quality"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
         col = layout.column(align=True)
         col.prop(settings, "quality")
         if settings.quality == "CUSTOM":
@@ -90,26 +138,37 @@ class DIFFPOSETALK_PT_lip_sync(bpy.types.Panel):
         col.prop(settings, "seed")
         col.prop(settings, "n_variations")
 
-        job = service.SESSION.job
-        if service.SESSION.busy:
-            row = layout.row(align=True)
-            row.progress(factor=job.fraction, type="BAR", text=f"{job.stage.replace('_', ' ').capitalize()}")
-            row.operator(generation.DIFFPOSETALK_OT_cancel.bl_idname, text="", icon="CANCEL")
-        else:
-            layout.operator(generation.DIFFPOSETALK_OT_generate.bl_idname, icon="PLAY_SOUND")
-        if state.message:
-            box = layout.box()
-            for line in state.message.splitlines()[:6]:
-                box.label(text=line, icon="ERROR" if state.message_is_error else "INFO")
 
-        if len(state.variations) > 1:
-            layout.template_list("UI_UL_list", "diffposetalk_variations", state, "variations", state, "variation_index",
-                                 rows=3)
+class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
+    bl_label = "Take"
+    bl_idname = "DIFFPOSETALK_PT_take"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
+        if not settings.take_rig:
+            layout.label(text="No take yet: press Generate Lip-Sync")
+            return
+        layout.label(text=f"{settings.take_rig}: frames {settings.take_frame_start}-{settings.take_frame_end}")
+        takes = generation.TAKES
+        if takes.count > 1:
+            row = layout.row(align=True)
+            for k in range(takes.count):
+                row.operator(generation.DIFFPOSETALK_OT_show_variation.bl_idname, text=str(k + 1),
+                             depress=k == takes.shown).index = k
             layout.operator(generation.DIFFPOSETALK_OT_keep_variation.bl_idname, icon="CHECKMARK")
 
+
+class DIFFPOSETALK_PT_export(_Step, bpy.types.Panel):
+    bl_label = "Export"
+    bl_idname = "DIFFPOSETALK_PT_export"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
         col = layout.column()
         col.prop(settings, "export_path")
         col.operator(export.DIFFPOSETALK_OT_export_fbx.bl_idname, icon="EXPORT")
 
 
-CLASSES = (DIFFPOSETALK_PT_lip_sync,)
+# The parent first: a sub-panel registers after the panel it belongs to.
+CLASSES = (DIFFPOSETALK_PT_lip_sync, DIFFPOSETALK_PT_rig, DIFFPOSETALK_PT_audio, DIFFPOSETALK_PT_style,
+           DIFFPOSETALK_PT_quality, DIFFPOSETALK_PT_take, DIFFPOSETALK_PT_export)

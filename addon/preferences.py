@@ -8,6 +8,7 @@ from bpy.props import EnumProperty, FloatProperty, StringProperty
 
 from . import common, service
 from .core import backend_env
+from .reporting import Checked
 
 
 class DIFFPOSETALK_AP_preferences(bpy.types.AddonPreferences):
@@ -55,7 +56,7 @@ class DIFFPOSETALK_AP_preferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         col = layout.column()
         col.prop(self, "python")
-        found = service.backend_python(self)
+        found = service.backend_python(self, cached=True)
         col.label(text=f"Using: {found}" if found else "No backend environment found", icon="CHECKMARK" if found else "ERROR")
         col.prop(self, "model_source")
         if self.model_source == "RELEASED":
@@ -76,7 +77,14 @@ class DIFFPOSETALK_AP_preferences(bpy.types.AddonPreferences):
                 layout.label(text=line)
 
 
-class DIFFPOSETALK_OT_check_backend(bpy.types.Operator):
+def _refuse(operator, prefs, message: str) -> set:
+    """A preferences operator's failure: shown under the buttons and reported."""
+    prefs.status = message
+    operator.report({"ERROR"}, message)
+    return {"CANCELLED"}
+
+
+class DIFFPOSETALK_OT_check_backend(Checked, bpy.types.Operator):
     """Start the backend and read its hello: shows its version and device"""
 
     bl_idname = "diffposetalk.check_backend"
@@ -85,20 +93,15 @@ class DIFFPOSETALK_OT_check_backend(bpy.types.Operator):
     timeout: FloatProperty(default=60.0, min=1.0, options={"SKIP_SAVE", "HIDDEN"})
 
     @classmethod
-    def poll(cls, context):
-        if service.SESSION.busy:
-            cls.poll_message_set("A job is running; wait for it or cancel it")
-            return False
-        return True
+    def disabled_reason(cls, context):
+        return "A job is running; wait for it or cancel it" if service.SESSION.busy else None
 
     def execute(self, context):
         prefs = common.preferences(context)
         try:
             hello = service.check(prefs, self.timeout)
         except service.NotReady as exc:
-            prefs.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return _refuse(self, prefs, str(exc))
         prefs.status = (
             f"Backend {hello.get('backend_version')} is running on {hello.get('device')} "
             f"(protocol {hello.get('protocol')})"
@@ -107,36 +110,28 @@ class DIFFPOSETALK_OT_check_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class DIFFPOSETALK_OT_setup_backend(bpy.types.Operator):
+class DIFFPOSETALK_OT_setup_backend(Checked, bpy.types.Operator):
     """Create the backend's Python environment and install its packages (downloads about 1 GB)"""
 
     bl_idname = "diffposetalk.setup_backend"
     bl_label = "Set up Backend"
 
     @classmethod
-    def poll(cls, context):
-        if service.SETUP is not None and service.SETUP.state == "running":
-            cls.poll_message_set("Setup is running")
-            return False
-        return True
+    def disabled_reason(cls, context):
+        return "Setup is running" if service.SETUP is not None and service.SETUP.state == "running" else None
 
     def execute(self, context):
         prefs = common.preferences(context)
         if not bpy.app.online_access:
-            message = (
+            return _refuse(self, prefs, (
                 "Setting up the backend downloads its packages, and Blender's online access is off: allow it in "
                 "Preferences > System > Network, or make the environment yourself and set Backend Python"
-            )
-            prefs.status = message
-            self.report({"ERROR"}, message)
-            return {"CANCELLED"}
+            ))
         try:
             requirements = backend_env.backend_requirements(common.REQUIREMENTS)
             pinned = backend_env.pinned_requirements(common.PINNED_REQUIREMENTS)
         except backend_env.SetupError as exc:
-            prefs.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return _refuse(self, prefs, str(exc))
         service.start_setup(sys.executable, common.user_dir(service.SETUP_ENV), requirements, pinned)
         prefs.status = "Setting up the backend environment..."
         return {"FINISHED"}

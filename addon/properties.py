@@ -4,7 +4,6 @@ from __future__ import annotations
 import bpy
 from bpy.props import (
     BoolProperty,
-    CollectionProperty,
     EnumProperty,
     FloatProperty,
     IntProperty,
@@ -23,12 +22,6 @@ _BLENDER_INT_MAX = 2**31 - 1  # an IntProperty is a signed 32-bit int
 
 def _range(name) -> dict:
     return {"min": _GENERATE[name].low, "max": min(_GENERATE[name].high, _BLENDER_INT_MAX)}
-
-
-def _apply_variation(self, context):
-    from . import generation
-
-    generation.show_variation(context, self.variation_index)
 
 
 class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
@@ -111,20 +104,14 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
     take_frame_end: IntProperty(name="Take End")
 
 
-class DIFFPOSETALK_PG_variation(bpy.types.PropertyGroup):
-    name: StringProperty()
-
-
 class DIFFPOSETALK_PG_state(bpy.types.PropertyGroup):
     """Runtime state on the window manager (not saved with the file)."""
 
     message: StringProperty(name="Message")
     message_is_error: BoolProperty()
-    variations: CollectionProperty(type=DIFFPOSETALK_PG_variation)
-    variation_index: IntProperty(name="Variation", min=0, update=_apply_variation)
 
 
-CLASSES = (DIFFPOSETALK_PG_settings, DIFFPOSETALK_PG_variation, DIFFPOSETALK_PG_state)
+CLASSES = (DIFFPOSETALK_PG_settings, DIFFPOSETALK_PG_state)
 
 
 def register():
@@ -133,5 +120,6 @@ def register():
 
 
 def unregister():
-    del bpy.types.WindowManager.diffposetalk
-    del bpy.types.Scene.diffposetalk
+    for owner in (bpy.types.WindowManager, bpy.types.Scene):
+        if hasattr(owner, "diffposetalk"):
+            del owner.diffposetalk

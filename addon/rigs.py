@@ -7,9 +7,9 @@ it upright (+90 degrees about X), so bone-local axis-angle equals the FLAME rota
 FLAME heads get ``Exp1..`` and ``Pose1..18`` shape keys; the built-in head gets the 52
 ARKit shape keys.
 
-Detection (``rig_spec``) accepts, in this order: a custom mapping stored on the mesh,
-rigs we built, FLAME add-on rigs (``Exp1..Exp50`` keys), and any mesh with ARKit-named
-shape keys (case-insensitive, common prefixes allowed).
+Detection (``rig_spec``) gathers the facts about a rig from the scene and leaves the
+decision to ``core.rig_detect``; the panel asks ``cached_rig_kind``, which rescans only
+after the scene changed.
 """
 from __future__ import annotations
 
@@ -19,23 +19,18 @@ import bpy
 import numpy as np
 
 from ..backend import expression_spaces as spaces
-from .core.rig_math import POSE_CORRECTIVES, RigSpec, bone_axes
+from .core.rig_detect import JAW_CHANNEL, RigError, RigFacts, detect_rig
+from .core.rig_math import POSE_CORRECTIVES, bone_axes
 
 KIND_PROP = "diffposetalk_rig"               # "builtin" | "flame" on rigs we build
 JOINT_EXP_PROP = "diffposetalk_joint_exp_dirs"   # FLAME joint regressor x expression basis
 MAPPING_PROP = "diffposetalk_mapping"        # a custom mapping on a mesh object
-JAW_CHANNEL = "jaw"                          # the mapping's name for the jaw opening
-MIN_ARKIT_KEYS = 20
 BONE_LENGTH = 0.02
 PART_COLOURS = {
     "skin": (0.80, 0.57, 0.47, 1), "sclera": (0.92, 0.90, 0.87, 1), "iris": (0.20, 0.35, 0.55, 1),
     "pupil": (0.02, 0.02, 0.02, 1), "mouth": (0.35, 0.08, 0.08, 1), "tongue": (0.75, 0.35, 0.35, 1),
     "teeth": (0.92, 0.90, 0.82, 1), "lips": (0.62, 0.27, 0.26, 1),
 }
-
-
-class RigError(Exception):
-    """The object is not a rig we can animate; the message says what to do."""
 
 
 def _heads():
@@ -211,28 +206,6 @@ def set_custom_mapping(obj, expression_space: str, channels: dict):
     }
 
 
-def _shape_key_names(meshes):
-    return {block.name for mesh in meshes for block in mesh.data.shape_keys.key_blocks}
-
-
-def _arkit_names(names):
-    """Normalized ARKit name -> the rig's shape-key name."""
-    wanted = {name.lower(): name for name in spaces.ARKIT_BLENDSHAPES}
-    found = {}
-    for name in sorted(names):
-        normal = spaces.normalize_shape_key_name(name)
-        if normal in wanted and wanted[normal] not in found:
-            found[wanted[normal]] = name
-    return found
-
-
-def _bone(armature, *names):
-    if armature is None:
-        return None
-    lowered = {bone.name.lower(): bone.name for bone in armature.data.bones}
-    return next((lowered[n] for n in names if n in lowered), None)
-
-
 def _axes(armature, bone_name):
     if armature is None or bone_name is None:
         return np.eye(3)
@@ -244,38 +217,16 @@ def rig_spec(obj):
     """(RigSpec, armature, meshes with shape keys) for the rig ``obj`` belongs to; raises RigError if none fits."""
     armature, meshes = rig_objects(obj)
     meshes = [mesh for mesh in meshes if mesh.data.shape_keys is not None]
-    names = _shape_key_names(meshes)
-    mapping = next((get_custom_mapping(m) for m in [obj, *meshes] if m.get(MAPPING_PROP) is not None), None)
-    built = (armature or obj).get(KIND_PROP)
-    arkit = _arkit_names(names)
-    if mapping is not None:
-        space = spaces.get_space(mapping["expression_space"])
-        channels = {space.index(ch): [entry] for ch, entry in mapping["channels"].items() if ch != JAW_CHANNEL}
-        jaw = mapping["channels"].get(JAW_CHANNEL)
-        spec = RigSpec("custom", space.name, channels, jaw_shape_key=(jaw[0], 1.0 / jaw[1]) if jaw else None)
-        jaw_bone = None if jaw else _bone(armature, "jaw")
-        spec.head_bone, spec.jaw_bone = _bone(armature, "head", "root"), jaw_bone
-    elif built == "flame" or all(f"Exp{k + 1}" in names for k in range(spaces.EXPRESSION_DIM)):
-        channels = {k: [(name, 1.0)] for k, name in enumerate(spaces.FLAME_CHANNELS)}
-        spec = RigSpec("flame", "flame", channels, head_bone=_bone(armature, "root"), jaw_bone=_bone(armature, "jaw"),
-                       pose_correctives=all(name in names for name in POSE_CORRECTIVES))
-        stored = armature.get(JOINT_EXP_PROP) if armature is not None else None
-        if stored is not None:
-            spec.joint_exp_dirs = np.asarray(stored, np.float64).reshape(5, 3, -1)
-    elif built == "builtin" or len(arkit) >= MIN_ARKIT_KEYS:
-        channels = {k: [(arkit[name], 1.0)] for k, name in enumerate(spaces.ARKIT_CHANNELS) if name in arkit}
-        if built == "builtin":
-            spec = RigSpec("builtin", "arkit", channels, head_bone="root", jaw_bone="jaw")
-        else:
-            jaw_key = arkit.get("jawOpen")
-            spec = RigSpec("arkit", "arkit", channels, head_bone=_bone(armature, "head"),
-                           jaw_bone=None if jaw_key else _bone(armature, "jaw"),
-                           jaw_shape_key=(jaw_key, spaces.ARKIT_JAW_OPEN_RADIANS) if jaw_key else None)
-    else:
-        raise RigError(
-            f"{obj.name!r} has no FLAME (Exp1..Exp50) or ARKit shape keys: select a head added with "
-            "Add Head, a FLAME add-on head, a mesh with ARKit shape keys, or map its shape keys"
-        )
+    stored = armature.get(JOINT_EXP_PROP) if armature is not None else None
+    facts = RigFacts(
+        name=obj.name,
+        shape_keys=frozenset(block.name for mesh in meshes for block in mesh.data.shape_keys.key_blocks),
+        bones=tuple(bone.name for bone in armature.data.bones) if armature is not None else (),
+        built=(armature or obj).get(KIND_PROP),
+        mapping=next((get_custom_mapping(m) for m in [obj, *meshes] if m.get(MAPPING_PROP) is not None), None),
+        joint_exp_dirs=list(stored) if stored is not None else None,
+    )
+    spec = detect_rig(facts)
     spec.head_axes, spec.jaw_axes = _axes(armature, spec.head_bone), _axes(armature, spec.jaw_bone)
     return spec, armature, meshes
 
@@ -288,3 +239,39 @@ def expression_space(obj) -> str:
 def rig_kind(obj) -> str:
     """"builtin" | "flame" | "arkit" | "custom"; raises RigError for anything else."""
     return rig_spec(obj)[0].kind
+
+
+# The panel's rig line, by object: (kind, None) or (None, why not). Redraws are frequent
+# and a scan walks every shape key, so the answer is kept until the scene changes.
+_kinds = {}
+
+
+def cached_rig_kind(obj):
+    """(kind, None) or (None, the RigError's message) for ``obj``, scanned once per scene change."""
+    key = (obj.as_pointer(), obj.name)
+    if key not in _kinds:
+        try:
+            _kinds[key] = (rig_kind(obj), None)
+        except RigError as exc:
+            _kinds[key] = (None, str(exc))
+    return _kinds[key]
+
+
+@bpy.app.handlers.persistent
+def _forget_rig_kinds(*_args):
+    _kinds.clear()
+
+
+_HANDLERS = (bpy.app.handlers.depsgraph_update_post, bpy.app.handlers.load_post)
+
+
+def register():
+    for handlers in _HANDLERS:
+        handlers.append(_forget_rig_kinds)
+
+
+def unregister():
+    for handlers in _HANDLERS:
+        if _forget_rig_kinds in handlers:
+            handlers.remove(_forget_rig_kinds)
+    _kinds.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 from pathlib import Path
 
 import bpy
@@ -22,24 +23,38 @@ log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.1
 SETUP_ENV = "backend-env"  # folder under the extension's user directory
+# How long a redraw of the preferences trusts the last search for the backend's Python
+# (a search stats files; redraws come many times a second).
+FOUND_PYTHON_SECONDS = 2.0
 
 SESSION = Session()
 SETUP = None  # the running or last backend_env.SetupJob
 _setup_reported = False
-# job kind -> function(job) called on the main thread when a job of that kind ends
+# job kind -> function(job) called on the main thread when a job of that kind ends; the
+# modules that start jobs install theirs when the add-on registers
 JOB_HANDLERS = {}
+_found_python = {}  # what backend_python searched for -> (when, what it found)
 
 
 class NotReady(Exception):
     """The backend is not set up or not usable; the message says what to do."""
 
 
-def backend_python(prefs) -> str | None:
-    return backend_env.find_backend_python(
+def backend_python(prefs, cached: bool = False) -> str | None:
+    """The backend's interpreter the preferences lead to; ``cached``: a search of the last
+    ``FOUND_PYTHON_SECONDS`` may answer (for drawing)."""
+    search = (
         bpy.path.abspath(prefs.python) if prefs.python else "",
-        common.ROOT_DIR,
+        str(common.ROOT_DIR),
         bpy.utils.extension_path_user(common.ROOT_PACKAGE, path=SETUP_ENV),
     )
+    now = time.monotonic()
+    if cached and search in _found_python and now - _found_python[search][0] < FOUND_PYTHON_SECONDS:
+        return _found_python[search][1]
+    found = backend_env.find_backend_python(*search)
+    _found_python.clear()
+    _found_python[search] = (now, found)
+    return found
 
 
 def config(prefs) -> BackendConfig:

@@ -26,21 +26,28 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
             out["setup"] = str(exc)
         bpy.ops.diffposetalk.check_backend()
         out["status"] = prefs.status
-        # Every state of the panel and the preferences draws with existing properties and operators.
+        # Every state of the panel, its sub-panels and the preferences draws with existing
+        # properties and operators.
         panels = importlib.import_module(PKG + ".addon.panels")
         preferences = importlib.import_module(PKG + ".addon.preferences")
         settings = scene.diffposetalk
+        out["panels"] = [cls.bl_label for cls in panels.CLASSES]
+        draw_panels = lambda: [entry for cls in panels.CLASSES for entry in draw(cls)]
+        ops = [generation.DIFFPOSETALK_OT_keep_variation, generation.DIFFPOSETALK_OT_show_variation,
+               importlib.import_module(PKG + ".addon.export").DIFFPOSETALK_OT_export_fbx]
+        out["reasons"] = [op.disabled_reason(bpy.context) for op in ops]
         logs = []
         for source, style, quality in (("STRIP", "PRESET", "CUSTOM"), ("FILE", "ACTION", "DRAFT"), ("STRIP", "FILE", "HIGH")):
             settings.audio_source, settings.style_source, settings.quality = source, style, quality
             settings.use_model_guidance = source == "STRIP"
-            logs.append(draw(panels.DIFFPOSETALK_PT_lip_sync))
+            logs.append(draw_panels())
         scene.sequence_editor_create()
         bpy.ops.diffposetalk.add_head(kind="BUILTIN")
         wm.diffposetalk.message = "two\\nlines"
-        for name in ("Variation 1", "Variation 2"):
-            wm.diffposetalk.variations.add().name = name
-        logs.append(draw(panels.DIFFPOSETALK_PT_lip_sync))
+        settings.take_rig = bpy.context.object.name
+        generation.TAKES.motions = [{}, {}]  # two variations to choose from
+        out["reasons_with_take"] = [op.disabled_reason(bpy.context) for op in ops]
+        logs.append(draw_panels())
         for source in ("DEFAULT", "RELEASED", "CHECKPOINT"):
             prefs.model_source = source
             logs.append(draw(preferences.DIFFPOSETALK_AP_preferences, prefs))
@@ -70,7 +77,8 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     for name, (low, high) in state["ranges"].items():
         assert low == pytest.approx(fields[name].low), name
         assert high == pytest.approx(min(fields[name].high, 2**31 - 1)), name
-    for name in ("generate", "cancel", "add_head", "export_fbx", "setup_backend", "check_backend", "keep_variation"):
+    for name in ("generate", "cancel", "add_head", "export_fbx", "setup_backend", "check_backend", "keep_variation",
+                 "show_variation"):
         assert name in state["operators"]
     assert "online access is off" in state["setup"], "setup must not touch the network while Blender is offline"
     assert "Backend fake is running on cpu" in state["status"]
@@ -78,7 +86,12 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     assert ["operator", "diffposetalk.generate"] in drawn[0] and ["prop", "steps"] in drawn[0]
     assert ["prop", "style_frame_end"] in drawn[1] and ["prop", "audio_file"] in drawn[1]
     assert ["prop", "audio_scale"] in drawn[1] and ["prop", "audio_scale"] not in drawn[0], "own guidance shows sliders"
-    assert [e for e in drawn[3] if e[0] == "prop_search"] and ["list", "variations"] in drawn[3]
+    assert [e for e in drawn[3] if e[0] == "prop_search"] and ["operator", "diffposetalk.show_variation"] in drawn[3]
+    assert ["operator", "diffposetalk.show_variation"] not in drawn[0], "no variations, no buttons"
+    assert state["panels"] == ["Lip Sync", "Rig", "Audio", "Style", "Quality", "Take", "Export"]
+    assert state["reasons"] == ["There are no variations to choose from"] * 2 + [
+        "Generate lip-sync first: there is no take to export"]
+    assert state["reasons_with_take"] == [None, None, None]
     assert ["operator", "diffposetalk.apply_mapping"] not in drawn[3], "the built-in head's armature is selected"
     assert ["prop", "stats"] in drawn[5] and ["prop", "stats"] not in drawn[4]
     assert state["backend_alive"] is False
@@ -113,15 +126,16 @@ def test_generate_on_a_sound_strip_with_variations(blender_addon):
         out["redo"] = snapshot() == after
         scene = bpy.context.scene  # undo reloads datablocks: fetch them again
         out["message"] = wm.diffposetalk.message
-        out["variations"] = [v.name for v in wm.diffposetalk.variations]
+        out["variations"] = generation.TAKES.count
         out["take"] = [scene.diffposetalk.take_rig, scene.diffposetalk.take_frame_start, scene.diffposetalk.take_frame_end]
         out["actions"] = sorted(a.name for a in bpy.data.actions)
-        first = [m["exp"][:, 0].tolist() for m in generation.TAKES["motions"]]
-        wm.diffposetalk.variation_index = 2
+        first = [m["exp"][:, 0].tolist() for m in generation.TAKES.motions]
+        bpy.ops.diffposetalk.show_variation(index=2)
+        out["shown"] = [generation.TAKES.shown, wm.diffposetalk.message]
         out["actions_after_switch"] = sorted(a.name for a in bpy.data.actions)
         out["differ"] = first[0] != first[2]
         bpy.ops.diffposetalk.keep_variation()
-        out["kept"] = [len(wm.diffposetalk.variations), wm.diffposetalk.message]
+        out["kept"] = [generation.TAKES.count, wm.diffposetalk.message]
         result(out)
         """
     )
@@ -131,7 +145,8 @@ def test_generate_on_a_sound_strip_with_variations(blender_addon):
     assert state["guidance"] == [None, None], "by default the model's own guidance"
     assert state["transcript"] == "the line"
     assert "45 frames" in state["message"] and "3 variation" in state["message"], state["message"]
-    assert state["variations"] == ["Variation 1", "Variation 2", "Variation 3"]
+    assert state["variations"] == 3
+    assert state["shown"] == [2, "Showing variation 3 of 3"]
     assert state["take"] == [state["take"][0], 26, 70]
     assert any("line01" in name for name in state["actions"]), state["actions"]
     assert state["actions_after_switch"] == state["actions"], "switching replaces our Action, adds none"
@@ -253,11 +268,11 @@ previous = rig.animation_data.action.name
 assert generate() is None
 drain(timeout=900)
 out["message"] = wm.diffposetalk.message
-motion = generation.TAKES["motions"][0]
+motion = generation.TAKES.motion(0)
 T = len(motion["exp"])
 out["frames"] = T
 spec, armature, meshes = rigs.rig_spec(rig)
-expected = rig_math.motion_to_curves(motion, spec, generation.TAKES["frame_start"], generation.TAKES["fps"])
+expected = rig_math.motion_to_curves(motion, spec, generation.TAKES.frame_start, generation.TAKES.fps)
 mesh_curves = {fc.data_path: fc for mesh in meshes for fc in fcurves(mesh.data.shape_keys)}
 bone_curves = {(fc.data_path, fc.array_index): fc for fc in fcurves(armature)}
 starts, ends, counts, errors = set(), set(), set(), []
@@ -277,7 +292,7 @@ out["actions"] = {"rig": rig.animation_data.action.name, "nla": [
     s.action.name for t in rig.animation_data.nla_tracks for s in t.strips], "previous": previous}
 
 # The backend's own output for the same request (a second run, same seed) matches.
-request = dict(generation.TAKES["request"], output=str(TMP / "again.npz"))
+request = dict(generation.TAKES.request, output=str(TMP / "again.npz"))
 job = service.SESSION.submit(service.config(prefs), "check", "generate", request)
 drain(timeout=900)
 with np.load(TMP / "again.npz") as again:

@@ -1,0 +1,41 @@
+"""The variations of the last generation, kept in memory to switch between them (no bpy).
+
+One ``Takes`` lives for the add-on's session: a finished job fills it, Show Variation reads
+a motion from it, Keep This Variation empties it. Scene and rig are kept by name, so a
+take whose rig was deleted is recognised as gone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Takes:
+    motions: list = field(default_factory=list)  # one motion dict per variation
+    scene: str = ""
+    rig: str = ""
+    frame_start: float = 1.0  # scene frame of the motion's first frame
+    fps: float = 25.0         # the scene's frame rate when the job started
+    action_name: str = ""
+    request: dict = field(default_factory=dict)  # the generate parameters that made the take
+    shown: int = 0            # the variation written to the rig
+
+    @property
+    def count(self) -> int:
+        return len(self.motions)
+
+    def replace(self, motions, *, scene, rig, frame_start, fps, action_name, request) -> None:
+        """A new take (``job.context`` of a generate job gives the keywords); variation 1 is shown."""
+        self.motions = list(motions)
+        self.scene, self.rig, self.action_name, self.request = scene, rig, action_name, dict(request)
+        self.frame_start, self.fps = float(frame_start), float(fps)
+        self.shown = 0
+
+    def motion(self, index: int) -> dict:
+        if not 0 <= index < self.count:
+            raise IndexError(f"there is no variation {index + 1} (the take has {self.count})")
+        return self.motions[index]
+
+    def clear(self) -> None:
+        self.motions = []
+        self.shown = 0
