@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend import protocol  # noqa: E402
-from backend.serve_cli import default_checkpoint  # noqa: E402
+from backend.cli.common import default_checkpoint  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 

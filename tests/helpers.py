@@ -6,8 +6,10 @@ is imported inside the functions that need it, so that importing this module sta
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import pathlib
 import queue
 import subprocess
 import sys
@@ -98,6 +100,41 @@ def tiny_checkpoint(directory: Path, name="tiny-service", expression_space="flam
     loaded = LoadedModel(cfg, DiffPoseTalk(cfg).eval(), StyleEncoder(cfg.style_encoder).eval(), stats, name,
                          expression_space, presets, sampling)
     return save_checkpoint(directory, loaded)
+
+
+def released_args(**extra):
+    """The ``args`` Namespace a released denoiser file carries."""
+    return argparse.Namespace(
+        audio_model="hubert", n_heads=2, n_motions=100, fps=25, style_enc_ckpt=pathlib.Path("experiments/SE/x/iter.pt"),
+        data_root=pathlib.PosixPath("datasets/HDTF_TFHP/lmdb"), stats_file=pathlib.Path("stats_train.npz"),
+        use_indicator=True, **extra)
+
+
+def write_released(tmp_path, loaded, spelling="old", drop=(), add=None, args=None):
+    """``loaded`` written as the released DiffPoseTalk files: (denoiser .pt, style encoder .pt, stats .npz)."""
+    import torch
+
+    from backend.model.schedule import CosineSchedule
+
+    state = dict(loaded.model.state_dict())
+    for name, table in CosineSchedule().reference_buffers().items():
+        state[f"diffusion_sched.{name}"] = table
+    if spelling == "old":  # transformers < 4.36 spelling of the positional conv weight norm
+        state = {k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1", "weight_v"): v
+                 for k, v in state.items()}
+    for key in drop:
+        del state[key]
+    state.update(add or {})
+    denoiser = tmp_path / "DPT" / "head-SA-hubert-WM" / "checkpoints" / "iter_0110000.pt"
+    denoiser.parent.mkdir(parents=True)
+    torch.save({"args": args or released_args(), "model": state, "iter": 110000}, denoiser)
+    style = tmp_path / "SE" / "iter_0026000.pt"
+    style.parent.mkdir(parents=True)
+    torch.save({"args": argparse.Namespace(n_heads=2, n_motions=100, stats_file=pathlib.Path("s.npz")),
+                "encoder": loaded.style_encoder.state_dict(), "iter": 26000}, style)
+    stats = tmp_path / "stats_train.npz"
+    np.savez(stats, **loaded.stats)
+    return denoiser, style, stats
 
 
 # --- test signals ------------------------------------------------------------------------

@@ -8,9 +8,8 @@ The pickles are read with torch's weights-only unpickler, extended with just the
 their ``args`` need (argparse.Namespace and pathlib paths); anything else is refused.
 The architecture is inferred from tensor shapes, not from ``args``. Keys are mapped in
 this module only, and every missing or unexpected key is reported.
-
-Command line (for ``python -m backend``): ``add_arguments(parser)`` / ``run(args)``
-convert a released pair into our checkpoint directory.
+``python -m backend import-checkpoint`` (``backend/cli/import_checkpoint.py``) converts
+released files into our checkpoint folder with ``load_released``.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from .audio import map_weight_norm_keys
-from .checkpoint import DEFAULT_SAMPLING, LoadedModel, load_strict, save_checkpoint
+from .checkpoint import DEFAULT_SAMPLING, LoadedModel, load_strict
 from .config import AudioEncoderConfig, DenoiserConfig, ModelConfig, StyleEncoderConfig
 from .errors import CheckpointError
 from .model import DiffPoseTalk, StyleEncoder, alignment_mask
@@ -225,27 +224,3 @@ def load_released(denoiser_path, style_encoder_path=None, stats_path=None, prese
     presets = {name: (load_style_vector(p), f"style from {Path(p).name}") for name, p in (presets or {}).items()}
     name = Path(denoiser_path).parent.parent.name if Path(denoiser_path).parent.name == "checkpoints" else Path(denoiser_path).stem
     return LoadedModel(config, model, style_encoder, load_stats(stats_path), name, "flame", presets, dict(DEFAULT_SAMPLING))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("denoiser", type=Path, help="released denoiser file (iter_XXXXXXX.pt with 'model')")
-    parser.add_argument("style_encoder", type=Path, help="released style encoder file (.pt with 'encoder')")
-    parser.add_argument("stats", type=Path, help="stats_train.npz the models were trained with")
-    parser.add_argument("output", type=Path, help="directory to write our checkpoint to")
-    parser.add_argument("--name", help="model name shown in the add-on (default: the experiment name)")
-    parser.add_argument("--preset", nargs=2, action="append", default=[], metavar=("NAME", "STYLE_NPY"),
-                        help="add a style preset from a 128-float .npy (repeatable)")
-
-
-def run(args) -> int:
-    from ..cli import report_error
-
-    try:
-        loaded = load_released(args.denoiser, args.style_encoder, args.stats, dict(args.preset))
-        if args.name:
-            loaded.name = args.name
-        save_checkpoint(args.output, loaded)
-    except (CheckpointError, OSError, ValueError) as exc:  # one line with its code, like the other commands
-        return report_error(exc)
-    log.info("wrote %s", args.output)
-    return 0

@@ -200,15 +200,15 @@ def test_builtin_build_is_deterministic(tmp_path):
 # ---------------------------------------------------------------------- vertices command
 
 def test_vertices_command(tmp_path, builtin):
-    from backend import vertices_cli
+    from backend.cli import vertices
 
     rng = np.random.default_rng(3)
     motion = random_motion(rng, 4)
     np.savez(tmp_path / "m.npz", **motion, fps=25.0, expression_space="arkit")
     parser = argparse.ArgumentParser()
-    vertices_cli.add_arguments(parser)
+    vertices.add_arguments(parser)
     args = parser.parse_args(["--motion", str(tmp_path / "m.npz"), "--out", str(tmp_path / "v.npz")])
-    assert vertices_cli.run(args) == 0
+    assert vertices.run(args) == 0
     with np.load(tmp_path / "v.npz") as out:
         assert out["vertices"].shape == (4, builtin.n_vertices, 3) and out["vertices"].dtype == np.float32
         np.testing.assert_allclose(out["vertices"], builtin.vertices(motion), atol=1e-6)
@@ -218,4 +218,4 @@ def test_vertices_command(tmp_path, builtin):
     np.savez(tmp_path / "flame.npz", **motion, expression_space="flame")
     args = parser.parse_args(["--motion", str(tmp_path / "flame.npz"), "--out", str(tmp_path / "w.npz")])
     with pytest.raises(SystemExit, match="--head"):
-        vertices_cli.run(args)
+        vertices.run(args)

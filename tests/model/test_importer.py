@@ -6,41 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from backend.cli.import_checkpoint import run
 from backend.model import CheckpointError, load_model
 from backend.model.checkpoint import load_checkpoint
-from backend.model.importer import import_denoiser, load_released, load_style_vector, run
-from backend.model.schedule import CosineSchedule
+from backend.model.importer import import_denoiser, load_released, load_style_vector
 
-from helpers import TINY_HUBERT, speech_like, tiny_loaded
-
-
-def released_args(**extra):
-    return argparse.Namespace(
-        audio_model="hubert", n_heads=2, n_motions=100, fps=25, style_enc_ckpt=pathlib.Path("experiments/SE/x/iter.pt"),
-        data_root=pathlib.PosixPath("datasets/HDTF_TFHP/lmdb"), stats_file=pathlib.Path("stats_train.npz"),
-        use_indicator=True, **extra)
-
-
-def write_released(tmp_path, loaded, spelling="old", drop=(), add=None, args=None):
-    state = dict(loaded.model.state_dict())
-    for name, table in CosineSchedule().reference_buffers().items():
-        state[f"diffusion_sched.{name}"] = table
-    if spelling == "old":  # transformers < 4.36 spelling of the positional conv weight norm
-        state = {k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1", "weight_v"): v
-                 for k, v in state.items()}
-    for key in drop:
-        del state[key]
-    state.update(add or {})
-    denoiser = tmp_path / "DPT" / "head-SA-hubert-WM" / "checkpoints" / "iter_0110000.pt"
-    denoiser.parent.mkdir(parents=True)
-    torch.save({"args": args or released_args(), "model": state, "iter": 110000}, denoiser)
-    style = tmp_path / "SE" / "iter_0026000.pt"
-    style.parent.mkdir(parents=True)
-    torch.save({"args": argparse.Namespace(n_heads=2, n_motions=100, stats_file=pathlib.Path("s.npz")),
-                "encoder": loaded.style_encoder.state_dict(), "iter": 26000}, style)
-    stats = tmp_path / "stats_train.npz"
-    np.savez(stats, **loaded.stats)
-    return denoiser, style, stats
+from helpers import TINY_HUBERT, released_args, speech_like, tiny_loaded, write_released
 
 
 @pytest.fixture

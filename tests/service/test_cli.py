@@ -91,8 +91,7 @@ def test_thread_count_follows_the_usable_cores():
 
 @pytest.mark.slow
 def test_generate_with_a_released_diffposetalk_checkpoint(tmp_path, audio):
-    from tests.model.helpers import tiny_loaded
-    from tests.model.test_importer import write_released
+    from helpers import tiny_loaded, write_released
 
     denoiser, style_encoder, stats = write_released(tmp_path, tiny_loaded(audio="hubert"))
     output = tmp_path / "released.npz"

@@ -5,28 +5,7 @@ import logging
 import os
 import sys
 
-from . import DEFAULT_MODEL_DIR
-
-
-
-def add_checkpoint_arguments(parser, default_help="none"):
-    parser.add_argument("--checkpoint", help="our checkpoint folder, or a released DiffPoseTalk denoiser .pt "
-                        f"(default: {default_help})")
-    parser.add_argument("--style-encoder", help="released DiffPoseTalk style encoder .pt (with a released checkpoint)")
-    parser.add_argument("--stats", help="released DiffPoseTalk stats .npz (with a released checkpoint)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: the cores this process may use, at most 8)")
-    parser.add_argument("--speech-model", default=None, metavar="FOLDER",
-                        help="a faster-whisper (CTranslate2) model folder for the speech recognizer, e.g. base, "
-                        "small or a multilingual one (default: the bundled tiny.en)")
-    parser.add_argument("--speech-workers", type=int, default=None, metavar="N",
-                        help="processes of the speech front-end (default: one per core, at most 4)")
-
-
-def default_checkpoint():
-    """The model shipped with the backend, if this installation has it."""
-    return str(DEFAULT_MODEL_DIR) if (DEFAULT_MODEL_DIR / "config.json").exists() else None
+from .common import add_checkpoint_arguments, default_checkpoint
 
 
 def add_arguments(parser):
@@ -35,7 +14,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from .service import Server
+    from ..service import Server
 
     # Protocol messages get a private copy of stdout; file descriptor 1 then points at
     # stderr, so nothing else (a library's print, a C extension) can corrupt the stream.

@@ -1,6 +1,7 @@
 """Command line: ``python -m backend COMMAND ...``.
 
-Each command lives in its own module with ``add_arguments(parser)`` and ``run(args)``.
+Each command lives in its own module with ``add_arguments(parser)`` and ``run(args)``;
+options that several commands take and the error printing are in ``common.py``.
 A module is imported only when its command runs, so ``--help`` and ``serve`` start fast.
 """
 from __future__ import annotations
@@ -10,31 +11,22 @@ import importlib
 import logging
 import sys
 
-from . import __version__
+from .. import __version__
 
 # command -> (module inside backend, one-line help). Add a line here to add a command.
 COMMANDS = {
-    "serve": ("serve_cli", "run the protocol service on stdin/stdout (the Blender add-on starts this)"),
-    "generate": ("generate_cli", "make a motion .npz from one audio file"),
-    "batch": ("batch_cli", "make motion .npz files for a folder of audio files (skips finished ones)"),
+    "serve": ("cli.serve", "run the protocol service on stdin/stdout (the Blender add-on starts this)"),
+    "generate": ("cli.generate", "make a motion .npz from one audio file"),
+    "batch": ("cli.batch", "make motion .npz files for a folder of audio files (skips finished ones)"),
     "train-default": ("training.train_default_cli", "train the shipped default model from nothing (corpus, style encoder, denoiser, report)"),
     "train-style": ("training.train_style_cli", "train a style encoder (contrastive) on a corpus"),
     "train-denoiser": ("training.train_denoiser_cli", "train the denoiser on a corpus with a trained style encoder"),
     "evaluate": ("evaluation.evaluate_cli", "evaluate a model on held-out clips and real recordings (markdown + PNG report)"),
-    "import-checkpoint": ("model.importer", "convert released DiffPoseTalk files into our checkpoint format"),
-    "vertices": ("vertices_cli", "a motion's vertices on the built-in or a FLAME head (.npz)"),
+    "import-checkpoint": ("cli.import_checkpoint", "convert released DiffPoseTalk files into our checkpoint format"),
+    "vertices": ("cli.vertices", "a motion's vertices on the built-in or a FLAME head (.npz)"),
     "import-data": ("data.import_cli", "import recorded takes into a training corpus"),
     "synth-data": ("data.synthetic.cli", "generate a synthetic speech-and-motion corpus"),
 }
-
-
-def report_error(exc: BaseException) -> int:
-    """Print a command's failure as the service reports it, one line with its code; returns 1."""
-    from .service.runner import describe_error
-
-    error = describe_error(exc)
-    print(f"error [{error.code}]: {error.message}", file=sys.stderr)
-    return 1
 
 
 def _build_parser():
@@ -58,7 +50,7 @@ def main(argv=None) -> int:
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     module = None
     if chosen in COMMANDS:
-        module = importlib.import_module(f".{COMMANDS[chosen][0]}", __package__)
+        module = importlib.import_module(f"..{COMMANDS[chosen][0]}", __package__)
         module.add_arguments(subparsers[chosen])
     args = parser.parse_args(argv)
     if module is None:

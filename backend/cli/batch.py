@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from .audio_io import AUDIO_EXTENSIONS
-from .cli import report_error
-from .generate_cli import add_generation_arguments, generation_params, load_runner, log_progress
+from ..audio_io import AUDIO_EXTENSIONS
+from .common import add_generation_arguments, generation_params, load_runner, log_progress, report_error
 
 log = logging.getLogger(__name__)
 REPORT_NAME = "batch_report.json"
@@ -58,7 +57,7 @@ def run(args) -> int:
 
 
 def _run_all(args, runner, folder, files) -> int:
-    from .service.runner import describe_error, variation_paths
+    from ..service.runner import describe_error, variation_paths
 
     done, skipped, failed = [], [], []
     started = time.perf_counter()

@@ -23,7 +23,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from .heads import load_head
+    from ..heads import load_head
 
     head = load_head(args.head)
     with np.load(args.motion) as data:

@@ -1,18 +1,42 @@
-"""``python -m backend generate AUDIO``: one audio file -> motion .npz.
-
-Runs exactly what the service runs for a ``generate`` request (``service.runner``), with
-the same parameter checks (``protocol.validate_params``).
-"""
+"""What several commands share: the model options, the generation options of ``generate``
+and ``batch`` (checked like a service request), progress logging and error printing."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import sys
 
-from . import protocol
-from .cli import report_error
-from .serve_cli import add_checkpoint_arguments, default_checkpoint
+from .. import DEFAULT_MODEL_DIR, protocol
 
 log = logging.getLogger(__name__)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print a command's failure as the service reports it, one line with its code; returns 1."""
+    from ..service.runner import describe_error
+
+    error = describe_error(exc)
+    print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+    return 1
+
+
+def add_checkpoint_arguments(parser, default_help="none"):
+    parser.add_argument("--checkpoint", help="our checkpoint folder, or a released DiffPoseTalk denoiser .pt "
+                        f"(default: {default_help})")
+    parser.add_argument("--style-encoder", help="released DiffPoseTalk style encoder .pt (with a released checkpoint)")
+    parser.add_argument("--stats", help="released DiffPoseTalk stats .npz (with a released checkpoint)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: the cores this process may use, at most 8)")
+    parser.add_argument("--speech-model", default=None, metavar="FOLDER",
+                        help="a faster-whisper (CTranslate2) model folder for the speech recognizer, e.g. base, "
+                        "small or a multilingual one (default: the bundled tiny.en)")
+    parser.add_argument("--speech-workers", type=int, default=None, metavar="N",
+                        help="processes of the speech front-end (default: one per core, at most 4)")
+
+
+def default_checkpoint():
+    """The model shipped with the backend, if this installation has it."""
+    return str(DEFAULT_MODEL_DIR) if (DEFAULT_MODEL_DIR / "config.json").exists() else None
 
 
 def add_generation_arguments(parser):
@@ -79,7 +103,7 @@ def generation_params(args, audio, output, start=None, end=None, overwrite=True)
 
 def load_runner(args):
     """A Runner with the model of ``--checkpoint`` (or the shipped one) loaded."""
-    from .service.runner import Runner
+    from ..service.runner import Runner
 
     checkpoint = args.checkpoint or default_checkpoint()
     if checkpoint is None:
@@ -105,32 +129,3 @@ def log_progress():
             log.info("%3.0f%% %s (window %d/%d)", 100 * fraction, stage, window + 1, n_windows)
 
     return progress
-
-
-def add_arguments(parser):
-    parser.add_argument("audio", type=Path, help="audio file: WAV, FLAC, OGG or MP3")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="output .npz (default: AUDIO with .npz)")
-    parser.add_argument("--start", type=float, default=None, help="use the audio from this second")
-    parser.add_argument("--end", type=float, default=None, help="use the audio up to this second")
-    parser.add_argument("--transcript", default=None, help="what is said, if known")
-    parser.add_argument("--no-overwrite", action="store_true", help="fail if the output exists")
-    add_generation_arguments(parser)
-
-
-def run(args) -> int:
-    output = args.output or args.audio.with_suffix(".npz")
-    try:
-        params = generation_params(args, args.audio, output, args.start, args.end, not args.no_overwrite)
-        runner = load_runner(args)
-    except Exception as exc:  # reported like the service reports it, with its code
-        return report_error(exc)
-    try:
-        result = runner.generate(params, progress=log_progress())
-    except Exception as exc:
-        return report_error(exc)
-    finally:
-        runner.close()
-    for path in result["outputs"]:
-        print(path)
-    log.info("%d frames at %g fps in %.1f s", result["frames"], result["fps"], result["elapsed"])
-    return 0
