@@ -34,6 +34,9 @@ def test_zip_carries_addon_and_backend_only(tmp_path):
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert "addon/__init__.py" in names
     assert "backend/__init__.py" in names and "backend/expression_spaces.py" in names
+    assert "backend/cli/serve.py" in names, "the command the add-on starts"
+    assert "backend/heads/data/builtin_head.npz" in names and not [n for n in names if "build_builtin" in n], \
+        "the built-in head's data, not its build script"
     assert not [n for n in names if n.startswith(("tests/", "docs/", "scripts/", "benchmarks/", ".", "build/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 

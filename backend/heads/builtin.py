@@ -1,6 +1,6 @@
 """The built-in head: our own procedural human head with the 52 ARKit shapes.
 
-Built by ``build_builtin.py`` into ``data/builtin_head.npz``; this module only reads it.
+Built by ``scripts/build_builtin_head.py`` into ``data/builtin_head.npz``; this module only reads it.
 Expression space "arkit": the 50 channels of ``ARKIT_CHANNELS`` are linear shapes; the
 jaw opens with the jaw bone, so the jawOpen and tongueOut shapes ride along as extra
 shapes that rigs carry and the model leaves at zero.

@@ -185,7 +185,7 @@ def test_shapes_move_the_right_side(builtin, name, landmark, axis, sign):
 
 
 def test_builtin_build_is_deterministic(tmp_path):
-    from backend.heads.build_builtin import DEFAULT_OUT, build, save
+    from scripts.build_builtin_head import DEFAULT_OUT, build, save
 
     out = tmp_path / "head.npz"
     save(build(), out)

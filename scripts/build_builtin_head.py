@@ -1,6 +1,9 @@
-"""Build the built-in head (``data/builtin_head.npz``) from procedural rules.
+"""Build the built-in head (``backend/heads/data/builtin_head.npz``) from procedural rules.
 
-    python -m backend.heads.build_builtin [--out backend/heads/data/builtin_head.npz]
+    .venv/bin/python scripts/build_builtin_head.py [--out backend/heads/data/builtin_head.npz]
+
+Build tooling: the extension ships the data file, not this script (``backend/heads/builtin.py``
+reads it).
 
 The skin is a star-shaped surface around a centre inside the head: for every direction on
 a grid (longitude ``theta`` about Y, 0 = face front, positive toward the character's left
@@ -15,15 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..expression_spaces import ARKIT_BLENDSHAPES, ARKIT_JAW_OPEN_RADIANS
-from ..rotations import rodrigues
-from .lbs import JOINT_NAMES
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the backend package, when run as a script
 
-DEFAULT_OUT = Path(__file__).with_name("data") / "builtin_head.npz"
+from backend.expression_spaces import ARKIT_BLENDSHAPES, ARKIT_JAW_OPEN_RADIANS  # noqa: E402
+from backend.heads.lbs import JOINT_NAMES  # noqa: E402
+from backend.rotations import rodrigues  # noqa: E402
+
+DEFAULT_OUT = ROOT / "backend" / "heads" / "data" / "builtin_head.npz"
 PARTS = ("skin", "sclera", "iris", "pupil", "mouth", "tongue", "teeth", "lips")
 
 CENTRE = np.array([0.0, 0.015, -0.01])
