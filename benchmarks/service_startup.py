@@ -4,9 +4,13 @@
 
 Prints (all measured on this machine, wall clock, CPU):
 - startup: spawn -> ``hello`` line, spawn -> ``model_loaded`` (median and max of --runs);
-- cancel: ``cancel`` sent during denoising -> the job's ``cancelled`` error;
-- long audio: ``python -m backend generate`` on 1 minute and on --minutes of audio, wall
-  time and the child's peak RSS (flat memory = the two peaks are close).
+- status and cancel: on a minute of real speech (the repository's recordings, repeated),
+  ``status`` sent while the speech front-end works -> its reply, and ``cancel`` sent in the
+  first progress event of each stage (decode, audio = the speech front-end, denoise) ->
+  the job's ``cancelled`` error;
+- whole process: ``python -m backend generate`` on 1 minute of real speech and on --minutes
+  of it, wall time (with the seconds of audio per second of wall time) and the peak RSS of
+  the largest of the process and its front-end workers (flat memory = the peaks are close).
 Without --checkpoint it uses the shipped model, or else a tiny random-weight model
 (it says which).
 """
@@ -70,28 +74,36 @@ def startup(checkpoint: str, runs: int):
     return hello, loaded
 
 
-def cancel_latency(checkpoint: str, audio: Path, output: Path) -> float:
+def stage_latencies(checkpoint: str, audio: Path, output: Path) -> dict:
+    """{"status": s, "cancel <stage>": s} measured on one service, one job per stage."""
     proc = spawn_service("--checkpoint", checkpoint, "--device", "cpu")
     read(proc)  # hello
     assert read(proc)["event"] == protocol.EventName.MODEL_LOADED
-    send(proc, "job", protocol.Method.GENERATE, {"audio": str(audio), "output": str(output), "sampler": "ddpm"})
-    while True:
-        message = read(proc)
-        if message["type"] == protocol.EVENT and message["event"] == protocol.EventName.PROGRESS \
-                and message["data"]["stage"] == "denoise":
-            break
-        if message["type"] != protocol.EVENT:
-            raise RuntimeError(f"unexpected reply {message}")
-    sent = time.perf_counter()
-    send(proc, "stop", protocol.Method.CANCEL, {"id": "job"})
-    while True:
-        message = read(proc)
-        if message["type"] == protocol.ERROR and message["id"] == "job":
-            latency = time.perf_counter() - sent
-            assert message["error"]["code"] == protocol.ErrorCode.CANCELLED, message
-            break
+    latencies = {}
+    for stage in ("decode", "audio", "denoise"):
+        send(proc, stage, protocol.Method.GENERATE, {"audio": str(audio), "output": str(output)})
+        while True:
+            message = read(proc)
+            if message["type"] != protocol.EVENT:
+                raise RuntimeError(f"the job ended before its {stage} stage: {message}")
+            if message["event"] == protocol.EventName.PROGRESS and message["data"]["stage"] == stage:
+                break
+        if stage == "audio":
+            sent = time.perf_counter()
+            send(proc, "status", protocol.Method.STATUS)
+            while read(proc).get("id") != "status":
+                pass
+            latencies["status during the speech front-end"] = time.perf_counter() - sent
+        sent = time.perf_counter()
+        send(proc, "stop", protocol.Method.CANCEL, {"id": stage})
+        while True:
+            message = read(proc)
+            if message["type"] == protocol.ERROR and message["id"] == stage:
+                latencies[f"cancel in the {stage} stage"] = time.perf_counter() - sent
+                assert message["error"]["code"] == protocol.ErrorCode.CANCELLED, message
+                break
     stop(proc)
-    return latency
+    return latencies
 
 
 def generate_rss(checkpoint: str, audio: Path, output: Path):
@@ -107,16 +119,19 @@ def generate_rss(checkpoint: str, audio: Path, output: Path):
     return elapsed, usage.ru_maxrss / 1024
 
 
-def write_speechlike(path: Path, seconds: float, rate: int = 16000) -> None:
-    """A modulated tone with noise, written 10 s at a time: this process stays small, so
-    the child's peak RSS (which starts from this process's size at fork) is its own."""
-    rng = np.random.default_rng(0)
-    block = 10 * rate
-    with sf.SoundFile(path, "w", rate, 1, "PCM_16") as f:
-        for first in range(0, int(seconds * rate), block):
-            t = np.arange(first, min(first + block, int(seconds * rate))) / rate
-            envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
-            f.write(0.2 * envelope * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(len(t)))
+def write_real_speech(path: Path, seconds: float) -> None:
+    """The repository's real recordings (16 kHz) one after another with short pauses,
+    repeated to ``seconds``, written block by block so this process stays small (the
+    child's peak RSS starts from this process's size at fork)."""
+    from backend.audio_io import load_audio
+
+    folder = ROOT / "assets" / "real_speech"
+    pause = np.zeros(4800, np.float32)
+    unit = np.concatenate([np.concatenate([load_audio(p), pause]) for p in sorted(folder.glob("*.flac"))])
+    total = int(seconds * 16000)
+    with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as f:
+        for first in range(0, total, len(unit)):
+            f.write(unit[: min(len(unit), total - first)])
 
 
 def main():
@@ -142,17 +157,18 @@ def main():
         print(f"startup, {args.runs} runs: hello median {statistics.median(hello):.2f} s (max {max(hello):.2f} s); "
               f"model_loaded median {statistics.median(loaded):.2f} s (max {max(loaded):.2f} s)")
 
-        write_speechlike(tmp / "cancel.wav", 60.0)
-        latency = cancel_latency(checkpoint, tmp / "cancel.wav", tmp / "cancel.npz")
-        print(f"cancel: reply {latency * 1000:.0f} ms after the request; output written: "
-              f"{(tmp / 'cancel.npz').exists()}")
+        write_real_speech(tmp / "minute.wav", 60.0)
+        for what, seconds in stage_latencies(checkpoint, tmp / "minute.wav", tmp / "cancel.npz").items():
+            print(f"{what}: reply {seconds * 1000:.0f} ms after the request")
+        print(f"output of the cancelled jobs written: {(tmp / 'cancel.npz').exists()}")
 
         if not args.skip_long:
             for minutes in (1.0, args.minutes):
                 path = tmp / f"{minutes:g}min.wav"
-                write_speechlike(path, minutes * 60, 44100)  # a usual recording rate: resampled
+                write_real_speech(path, minutes * 60)
                 elapsed, rss = generate_rss(checkpoint, path, tmp / f"{minutes:g}min.npz")
-                print(f"generate {minutes:g} min of audio: {elapsed:.1f} s wall, peak RSS {rss:.0f} MiB")
+                print(f"generate {minutes:g} min of real speech: {elapsed:.1f} s wall "
+                      f"({minutes * 60 / elapsed:.1f}x real time), peak RSS {rss:.0f} MiB")
 
 
 if __name__ == "__main__":

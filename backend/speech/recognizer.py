@@ -12,9 +12,11 @@ loop's mouth classes on enough speech frames, and its acoustic score is not far 
 phone loop's (it fits). A transcript, which is what was said, must pass either check: under
 noise the phone loop goes astray while the true words still fit. Whisper's words must fit,
 or agree and nearly fit: an English-only model writes English words whatever the language,
-and those do not fit Spanish or German speech. When the alignment is refused or fails, it is tried again on
-denoised audio (first, when the chunk sounds noisy; ``backend.speech.denoise``), and if that
-fails too the phone loop's answer is used, so there is always a result.
+and those do not fit Spanish or German speech. When the alignment is refused or fails, it
+is tried again on denoised audio (first, when the chunk sounds noisy;
+``backend.speech.denoise``); if that fails too, pocketsphinx's own words are tried (where
+Whisper misheard a word so badly that the aligner fails) and must agree and fit; last, the
+phone loop's answer is used, so there is always a result.
 
 Words are pronounced by pocketsphinx's English dictionary, or by espeak-ng: for words it
 lacks, and for every word of a language other than English (a multilingual Whisper model
@@ -122,8 +124,7 @@ class Recognizer:
             loglevel="FATAL", **PHONE_LOOP)
         self._aligners = [pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **config)
                           for config in ALIGN_CONFIGS]
-        self._word_decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL") \
-            if words == POCKETSPHINX else None
+        self._word_decoder = None  # made on first use: only as a second opinion with Whisper
         self._whisper = None
         if words == WHISPER:
             from backend.speech.whisper import WhisperWords
@@ -189,6 +190,16 @@ class Recognizer:
                 return ChunkResult(tidy_chunk(segments, offset, duration), duration, source, words, language,
                                    use_denoised)
         heard, heard_loop = fallback
+        if source == WHISPER and language == "en":
+            # A second opinion before the phone loop: where Whisper misheard a word badly
+            # enough that the aligner fails, pocketsphinx's own words may still place it.
+            other = self._pocketsphinx_words(audio)
+            aligned = self.align_words(heard, other, POCKETSPHINX, offset, language, heard_loop) \
+                if other and other != words else None
+            if aligned is not None:
+                segments = _quiet_is_silence(aligned, heard, offset)
+                return ChunkResult(tidy_chunk(segments, offset, duration), duration, POCKETSPHINX, other, language,
+                                   heard is not audio)
         segments = _quiet_is_silence(heard_loop.segments, heard, offset)
         return ChunkResult(tidy_chunk(segments, offset, duration), duration, PHONE_LOOP_ONLY, words, language)
 
@@ -197,7 +208,7 @@ class Recognizer:
         if self._whisper is not None:
             heard = self._whisper.hear(audio)
             return heard.words, heard.language, WHISPER
-        if self._word_decoder is not None:
+        if self.word_source == POCKETSPHINX:
             return self._pocketsphinx_words(audio), "en", POCKETSPHINX
         return [], "en", PHONE_LOOP_ONLY
 
@@ -206,6 +217,10 @@ class Recognizer:
         if len(pcm) < _FRAME:
             return []
         with self._lock:
+            if self._word_decoder is None:
+                import pocketsphinx
+
+                self._word_decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
             try:
                 _decode(self._word_decoder, pcm)
             except RuntimeError as error:
