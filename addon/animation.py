@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..backend.expression_spaces import EXPRESSION_DIM, FPS
+from ..backend.expression_spaces import EXPRESSION_DIM
+from ..backend.timebase import FPS
 from .core import rig_math
 from .rigs import RigError, rig_spec
 

@@ -25,10 +25,10 @@ import soundfile as sf
 from scipy.signal import firwin, resample_poly
 
 from .protocol import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, ErrorCode, ProtocolError
+from .timebase import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 BLOCK_SECONDS = 10.0
 # The highest rate audio equipment records at (16 x 48 kHz); a header claiming more is

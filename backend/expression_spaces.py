@@ -1,7 +1,7 @@
 """Expression spaces: what the model's expression channels mean on a rig.
 
-Pure data and the standard library only, because Blender's Python imports this module
-too (through the add-on) and has neither numpy nor torch.
+Pure data and the standard library only: Blender's Python imports this module too
+(through the add-on), and the backend's own packages (torch and the rest) are not there.
 
 Every model predicts, per frame at 25 fps, ``EXPRESSION_DIM`` expression values, the jaw
 opening and the head rotation. A checkpoint declares which space its expression values
@@ -11,14 +11,15 @@ Pose convention (datasets, motion files, generated output): ``pose`` is (T, 6) w
 head (global) rotation as an axis-angle vector in the first three values and the jaw
 rotation as an axis-angle vector in the last three. Rotations are in FLAME's frame:
 Y up, face toward +Z, metres. Blender is Z up, face toward -Y: a FLAME vector
-(x, y, z) is (x, -z, y) in Blender's world frame (see ``flame_to_blender``).
+(x, y, z) is (x, -z, y) in Blender's world frame (``addon/core/rig_math.FLAME_TO_BLENDER``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .timebase import FPS  # noqa: F401 (the motion rate, re-exported beside the channel layout)
+
 EXPRESSION_DIM = 50
-FPS = 25.0
 
 # Apple ARKit's 52 face blendshapes in Apple's documented order.
 ARKIT_BLENDSHAPES = (
@@ -128,14 +129,3 @@ def normalize_shape_key_name(name: str) -> str:
         if prefix and lowered.startswith(prefix):
             return lowered[len(prefix):]
     return lowered
-
-
-def flame_to_blender(vector):
-    """A FLAME-frame 3-vector (Y up, face +Z) in Blender's frame (Z up, face -Y)."""
-    x, y, z = vector
-    return (x, -z, y)
-
-
-def blender_to_flame(vector):
-    x, y, z = vector
-    return (x, z, -y)

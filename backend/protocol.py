@@ -1,6 +1,7 @@
 """Wire protocol between the Blender add-on and ``python -m backend serve``.
 
-Standard library only: Blender's Python imports this module through the add-on.
+Standard library only (and the stdlib-only ``timebase``): Blender's Python imports this
+module through the add-on.
 ``docs/protocol.md`` is the normative description; a wire change updates that document
 and ``PROTOCOL_VERSION`` together.
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import json
 import math
+
+from .timebase import FPS
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -87,7 +90,7 @@ MAX_STEPS = 1000
 MAX_FPS = 240.0
 STYLE_DIM = 128
 SHAPE_DIM = 100
-MAX_CLIP_FRAMES = 25 * 600
+MAX_CLIP_FRAMES = int(FPS * 600)  # ten minutes of motion
 # Largest magnitude of a style value and of a FLAME shape coefficient. Style vectors of a
 # model's encoder and presets stay within a few units and shapes within about 5 standard
 # deviations; far larger values overflow the network into NaN.
@@ -472,7 +475,7 @@ PARAMS = {
         "steps": Field("integer", low=1, high=MAX_STEPS, doc="sampler steps (null: the model's default)"),
         "seed": Field("integer", default=0, nullable=False, low=0, high=2**32 - 1),
         "n_variations": Field("integer", default=1, nullable=False, low=1, high=MAX_VARIATIONS),
-        "fps": Field("number", default=25.0, nullable=False, low=0.0, low_open=True, high=MAX_FPS),
+        "fps": Field("number", default=FPS, nullable=False, low=0.0, low_open=True, high=MAX_FPS),
         "dynamic_threshold": Field("number", default=0.0, nullable=False, low=0.0, high=0.99,
                                    doc="quantile ratio of dynamic thresholding; 0 turns it off"),
         "transcript": Field("string", doc="what is said, if known (helps the speech front-end)"),

@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng ffmpeg)
+# espeak-ng itself comes with the espeakng-loader wheel (library and voices); ffmpeg
+# decodes what soundfile cannot and makes the demo's preview video.
+APT_PACKAGES=(ffmpeg)
 VENV=.venv
 
 missing=()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...backend.rotations import axis_angle_to_quat, quat_to_axis_angle, rodrigues
+from ...backend.timebase import FPS
 
 # FLAME's frame to Blender's world frame: (x, y, z) -> (x, -z, y).
 FLAME_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -90,7 +91,7 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
     pose = np.asarray(motion["pose"], dtype=np.float64)
     if exp.ndim != 2 or pose.shape != (len(exp), 6):
         raise ValueError(f"a motion needs exp (T, E) and pose (T, 6); got {exp.shape} and {pose.shape}")
-    curves = Curves(frame_numbers(len(exp), float(motion.get("fps", 25.0)), frame_start, scene_fps))
+    curves = Curves(frame_numbers(len(exp), float(motion.get("fps", FPS)), frame_start, scene_fps))
     for k, targets in spec.channels.items():
         for name, scale in targets:
             if k < exp.shape[1]:

@@ -18,15 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 from .config import AudioEncoderConfig
 from .errors import CheckpointError
 
 # transformers renamed the positional conv's weight-norm tensors between versions.
 WEIGHT_NORM_SPELLINGS = (("weight_g", "parametrizations.weight.original0"), ("weight_v", "parametrizations.weight.original1"))
 
-SAMPLE_RATE = 16000
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 CNN_HOP = 320  # HuBERT/wav2vec2 feature-extractor hop: 50 features per second
 
 

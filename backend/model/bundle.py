@@ -10,7 +10,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .audio import SAMPLES_PER_FRAME, encode_chunked, normalize_waveform
+from ..timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from .audio import encode_chunked, normalize_waveform
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import Cancelled, CheckpointError
 from .guidance import GUIDANCE_MODES
@@ -24,7 +25,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 
 class ModelBundle:
-    fps = 25.0
+    fps = FPS
 
     def __init__(self, loaded: LoadedModel, device: str = "cpu", dtype: str = "float32", frame_features=None):
         """frame_features(audio16k, transcript) -> (T, F): the per-frame speech features a
@@ -145,8 +146,8 @@ class ModelBundle:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise ValueError(f"audio must be mono (1-D), got shape {audio.shape}")
-        if len(audio) / 16000 > self.sampling["max_audio_seconds"]:
-            raise ValueError(f"audio is {len(audio) / 16000:.0f} s; this model accepts up to "
+        if len(audio) / SAMPLE_RATE > self.sampling["max_audio_seconds"]:
+            raise ValueError(f"audio is {len(audio) / SAMPLE_RATE:.0f} s; this model accepts up to "
                              f"{self.sampling['max_audio_seconds']:.0f} s, split it into parts")
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {GUIDANCE_MODES}")

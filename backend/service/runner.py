@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import __version__
 from .. import audio_io, motion_io
+from ..atomic_files import write_atomically
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
-from ..expression_spaces import FPS
 from ..model.errors import Cancelled, CheckpointError
 from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
                         ProtocolError)
@@ -25,6 +25,7 @@ from ..speech.features import features_from_recognition
 from ..speech.whisper import speech_model_name
 from ..speech.workers import Cancelled as SpeechCancelled
 from ..speech.workers import SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
+from ..timebase import FPS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ class Runner:
         vector = self.style_vector(spec)
         frames = len(spec["exp"]) if spec["kind"] == "motion" else None
         if params.get("output"):
-            motion_io.write_atomically(params["output"], lambda f: np.save(f, vector))
+            write_atomically(params["output"], lambda f: np.save(f, vector))
         return {"vector": [float(x) for x in vector], "output": params.get("output"), "frames": frames}
 
     # ---------------------------------------------------------------- generate
@@ -302,7 +303,7 @@ class Runner:
             steps = info["default_steps"]
         report_stage(WRITE, 0, 1, 0, 1)
         scales = bundle.guidance_scales(params["audio_scale"], params["style_scale"])
-        settings = self.settings(params, sampler, steps, scales, len(audio) / audio_io.SAMPLE_RATE, recognition)
+        settings = self.settings(params, sampler, steps, scales, len(audio) / SAMPLE_RATE, recognition)
         outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
@@ -322,7 +323,7 @@ class Runner:
             "outputs": [str(p) for p in paths],
             "frames": frames,
             "fps": params["fps"],
-            "duration": len(audio) / audio_io.SAMPLE_RATE,
+            "duration": len(audio) / SAMPLE_RATE,
             "expression_space": bundle.expression_space,
             "settings": settings,
             "elapsed": time.perf_counter() - started,

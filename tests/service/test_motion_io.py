@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from backend import motion_io
+from backend.atomic_files import write_all_atomically, write_atomically
 
 
 def motion(frames=50, fps=25.0, seed=0):
@@ -96,7 +97,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        motion_io.write_atomically(path, broken)
+        write_atomically(path, broken)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
 
@@ -123,7 +124,7 @@ def test_a_set_of_files_is_written_whole_or_not_at_all(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        motion_io.write_all_atomically([(paths[0], lambda f: f.write(b"take 1")), (paths[1], full_disk),
+        write_all_atomically([(paths[0], lambda f: f.write(b"take 1")), (paths[1], full_disk),
                                         (paths[2], lambda f: f.write(b"take 3"))])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["take_3.npz"]
     assert paths[2].read_bytes() == b"previous take 3"
