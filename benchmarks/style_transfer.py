@@ -32,29 +32,6 @@ sys.path.insert(0, str(ROOT))
 PROPS = ("head_motion_deg", "head_speed_deg_s", "smile", "brow", "jaw_motion", "blink_per_min")
 
 
-def controlled_table(bundle, corpus, split, speakers, seconds, scales) -> str:
-    from backend.evaluation.style_transfer import EDITS, measure_transfer
-
-    audio_scale, default_style = bundle.guidance_scales()
-    columns = [("default", default_style)] + [(f"style {s:g}", s) for s in scales if s != default_style]
-    header = "| reference | edit | target | " + " | ".join(f"{name} (style {s:g})" if name == "default" else name
-                                                         for name, s in columns) + " |"
-    lines = [header, "|---|---|---|" + "---|" * len(columns)]
-    for base in ("truth", "take"):
-        results = [measure_transfer(bundle, corpus, split, speakers, seconds, base=base, audio_scale=audio_scale,
-                                    style_scale=s) for _, s in columns]
-        for edit in EDITS:
-            sign = "<=" if edit.at_most else ">="
-            target = f"{sign} {edit.target:g}x" if edit.relative else f"{sign} +{edit.target:g}"
-            cells = []
-            for result in results:
-                value = result[edit.name]
-                text = f"{value:.2f}x" if edit.relative else f"{value:+.2f}"
-                cells.append(text if edit.met(value) else f"{text} (missed)")
-            lines.append(f"| {base} | {edit.name} | {target} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def speakers_table(bundle, corpus, splits, seconds) -> str:
     from backend.data.format import read_manifest
     from backend.evaluation.style_transfer import WINDOW, TrueSpeech, properties
@@ -110,6 +87,7 @@ def main(argv=None) -> int:
     parser.add_argument("--style-scales", type=float, nargs="*", default=[2.0, 3.0])
     args = parser.parse_args(argv)
 
+    from backend.evaluation.style_transfer import controlled_table
     from backend.model import load_model
 
     started = time.monotonic()

@@ -182,3 +182,28 @@ def measure_transfer(bundle, corpus, split: str = "val", speakers: int = 2, seco
         effects.append(transfer_effects(
             lambda motion: target.generate(bundle.encode_style(motion), **generate_kwargs), [reference], edits))
     return {name: float(np.mean([e[name] for e in effects])) for name in effects[0]}
+
+
+def controlled_table(bundle, corpus, split: str = "test", speakers: int = 4, seconds: float = 8.0,
+                     scales=(2.0, 3.0)) -> str:
+    """Markdown table of every edit's effect with its target, for references from the
+    speakers' own motion ("truth") and from the model's take without a style ("take"), at
+    the model's default guidance and at each style scale of ``scales``."""
+    audio_scale, default_style = bundle.guidance_scales()
+    columns = [(f"default (style {default_style:g})", default_style)] + [
+        (f"style {s:g}", s) for s in scales if s != default_style]
+    lines = ["| reference | edit | target | " + " | ".join(name for name, _ in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    for base in ("truth", "take"):
+        results = [measure_transfer(bundle, corpus, split, speakers, seconds, base=base, audio_scale=audio_scale,
+                                    style_scale=s) for _, s in columns]
+        for edit in EDITS:
+            sign = "<=" if edit.at_most else ">="
+            target = f"{sign} {edit.target:g}x" if edit.relative else f"{sign} +{edit.target:g}"
+            cells = []
+            for result in results:
+                value = result[edit.name]
+                text = f"{value:.2f}x" if edit.relative else f"{value:+.2f}"
+                cells.append(text if edit.met(value) else f"{text} (missed)")
+            lines.append(f"| {base} | {edit.name} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -36,6 +36,11 @@ def add_arguments(parser):
     parser.add_argument("--loss-lip-region", action="store_true",
                         help="with --loss-vertices: also every vertex of the lip region (weights the lips more)")
     parser.add_argument("--no-truncation", action="store_true", help="turn off the truncation augmentation")
+    parser.add_argument("--style-from-other-window", action="store_true",
+                        help="encode a window's style from the sample's other window, as the reference "
+                        "(default: from another clip of the same speaker)")
+    parser.add_argument("--head-scaling", action="store_true",
+                        help="scale the head motion of target and style reference together in some samples")
     add_loop_arguments(parser, DEFAULTS)
 
 
@@ -68,6 +73,7 @@ def run(args) -> int:
     result = train_denoiser(args.corpus, args.out, config, encoder, loop_config(args), args.device, name=args.name,
                           flame=args.flame, vertex_loss=not args.no_vertex_loss, loss_vertices=args.loss_vertices,
                           loss_lips=args.loss_lip_region,
-                          truncation=not args.no_truncation, pretrained_audio=args.pretrained_audio)
+                          truncation=not args.no_truncation, pretrained_audio=args.pretrained_audio,
+                          style_from_other_clips=not args.style_from_other_window, head_scaling=args.head_scaling)
     print(f"model in {args.out / 'checkpoint'}: " + " ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
     return 0

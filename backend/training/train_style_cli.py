@@ -19,6 +19,10 @@ def add_arguments(parser):
     parser.add_argument("--no-head-pose", action="store_true", help="encode motion without head rotation (D = 51)")
     parser.add_argument("--layers", type=int, default=4, help="transformer layers (default: 4, the reference)")
     parser.add_argument("--temperature", type=float, default=0.1, help="NT-Xent temperature (default: 0.1)")
+    parser.add_argument("--same-clip-positives", action="store_true",
+                        help="both views from one clip, as the reference (default: two clips of the speaker)")
+    parser.add_argument("--no-amplitude-twins", action="store_true",
+                        help="no twins with scaled head or jaw motion, as the reference (docs/training.md)")
     add_loop_arguments(parser, DEFAULTS)
 
 
@@ -28,6 +32,7 @@ def run(args) -> int:
 
     configure_threads(args)
     cfg = StyleEncoderConfig(motion_dim=51 if args.no_head_pose else 54, n_layers=args.layers)
-    result = train_style_encoder(args.corpus, args.out, cfg, loop_config(args), args.device, args.temperature)
+    result = train_style_encoder(args.corpus, args.out, cfg, loop_config(args), args.device, args.temperature,
+                                 cross_clip=not args.same_clip_positives, amplitude_twins=not args.no_amplitude_twins)
     print(f"style encoder in {args.out}: " + " ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
     return 0

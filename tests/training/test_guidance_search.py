@@ -39,3 +39,15 @@ def test_search_measures_every_pair_on_held_out_clips(tiny_corpus, tiny_model):
     assert trials[0].style_effects != trials[1].style_effects
     table = trials_table(trials, best_trial(trials))
     assert table.count("\n") == 4 and table.count("**") == 2 * (7 + len(EDITS) + 1)
+
+
+def test_style_section_goes_between_the_lip_sync_table_and_the_clips(tiny_corpus, tiny_model, tmp_path):
+    from backend.training.train_default_cli import add_style_section
+
+    report = tmp_path / "evaluation.md"
+    report.write_text("# Evaluation\n\n| lip sync |\n\n## Per clip\n\n| clip |\n")
+    add_style_section(tiny_model / "checkpoint", tiny_corpus, report, speakers=1)
+    text = report.read_text()
+    assert text.index("| lip sync |") < text.index("## Style transfer") < text.index("## Per clip")
+    rows = [line for line in text.splitlines() if line.startswith("| truth |") or line.startswith("| take |")]
+    assert len(rows) == 2 * len(EDITS) and all(line.count("|") == 7 for line in rows)  # default, style 2, style 3
