@@ -16,7 +16,8 @@ from .checkpoint import LoadedModel, load_checkpoint
 from .errors import Cancelled, CheckpointError
 from .guidance import GUIDANCE_MODES
 from .pipeline import n_windows_for, sample_motion
-from .samplers import SAMPLERS
+from .samplers import SAMPLERS, make_sampler
+from .sampling import resolve_sampling, resolve_scales
 from .schedule import CosineSchedule
 from .stats import load_stats, motion_to_vector, normalize, vector_to_motion
 
@@ -67,8 +68,7 @@ class ModelBundle:
 
     def guidance_scales(self, audio_scale: Optional[float] = None, style_scale: Optional[float] = None):
         """The (audio, style) guidance scales to use: the given ones, else the model's defaults."""
-        return (float(self.sampling["default_audio_scale"]) if audio_scale is None else audio_scale,
-                float(self.sampling["default_style_scale"]) if style_scale is None else style_scale)
+        return resolve_scales(self.info(), audio_scale, style_scale)
 
     def _autocast(self):
         if self._autocast_dtype is None:
@@ -139,7 +139,9 @@ class ModelBundle:
 
         progress(stage, window, n_windows, step, n_steps): stage "audio" once per encoded
         chunk (window = chunk index, n_windows = chunks), then "denoise" after every
-        sampler step. cancelled() is polled between steps; True raises Cancelled.
+        sampler step. cancelled() is polled between steps; True raises Cancelled. Sampler,
+        steps and scales left out are the model's (``sampling.resolve_sampling``; the service
+        resolves them before it calls, so they arrive here already checked).
         speech_features: the (T, F) frame features of a "frames" model, already computed
         (the service's front-end workers); None computes them here from ``transcript``.
         """
@@ -151,12 +153,7 @@ class ModelBundle:
                              f"{self.sampling['max_audio_seconds']:.0f} s, split it into parts")
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {GUIDANCE_MODES}")
-        audio_scale, style_scale = self.guidance_scales(audio_scale, style_scale)
-        sampler = sampler or self.sampling["default_sampler"]
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
-        if steps is None and sampler != "ddpm":
-            steps = int(self.sampling["default_steps"])
+        sampling = resolve_sampling(self.info(), sampler, steps, audio_scale, style_scale)
         if n_variations < 1:
             raise ValueError("n_variations must be at least 1")
         if not 0.0 <= dynamic_threshold < 1.0:
@@ -185,10 +182,10 @@ class ModelBundle:
             feats, n_frames = self._audio_features(audio, transcript, speech_features, on_chunk)
             noise = torch.randn((n_variations, d.n_motions, d.motion_dim), generator=generator, device=self.device)
             vec = sample_motion(
-                self.model, self.schedule, feats.float(), n_frames, torch.from_numpy(person).to(self.device),
-                style is not None, noise, sampler=sampler, steps=steps, audio_scale=audio_scale,
-                style_scale=style_scale, guidance=guidance, dynamic_threshold=dynamic_threshold,
-                generator=generator, progress=progress, cancelled=cancelled,
+                self.model, feats.float(), n_frames, torch.from_numpy(person).to(self.device), style is not None,
+                noise, sampler=make_sampler(sampling.sampler, self.schedule), steps=sampling.steps,
+                audio_scale=sampling.audio_scale, style_scale=sampling.style_scale, guidance=guidance,
+                dynamic_threshold=dynamic_threshold, generator=generator, progress=progress, cancelled=cancelled,
             )
         motions = []
         for v in vec.float().cpu().numpy():

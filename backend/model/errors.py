@@ -8,3 +8,12 @@ class Cancelled(Exception):
 
 class CheckpointError(Exception):
     """A checkpoint file is missing, malformed, or does not match the architecture."""
+
+
+class SamplingError(ValueError):
+    """A sampling setting the model cannot use. ``param`` names the setting and ``limit``
+    its bound, when it has one; the message says what to choose instead."""
+
+    def __init__(self, param: str, message: str, limit=None):
+        super().__init__(f"{param}: {message}")
+        self.param, self.limit = param, limit

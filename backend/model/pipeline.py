@@ -16,8 +16,6 @@ import torch
 from . import guidance as cfg_guidance
 from .errors import Cancelled
 from .model import DiffPoseTalk
-from .samplers import make_sampler
-from .schedule import CosineSchedule
 
 
 def n_windows_for(n_frames: int, window: int) -> int:
@@ -26,15 +24,14 @@ def n_windows_for(n_frames: int, window: int) -> int:
 
 def sample_motion(
     model: DiffPoseTalk,
-    schedule: CosineSchedule,
     audio_feat: torch.Tensor,
     n_frames: int,
     person: torch.Tensor,
     has_style: bool,
     noise: torch.Tensor,
     *,
-    sampler: str = "ddim",
-    steps: Optional[int] = None,
+    sampler,
+    steps: int,
     audio_scale: float = 1.15,
     style_scale: float = 3.0,
     guidance: str = "incremental",
@@ -48,8 +45,9 @@ def sample_motion(
     audio_feat (1, n_windows * L, W): denoiser memory, padded to whole windows;
     n_frames: real frames (<= n_windows * L); person (V, shape_dim + style_dim) per
     variation (style part = the style vector, or anything when has_style is False: the
-    learned null style is used); noise (V, L, D): initial noise, reused for every window.
-    Returns (V, n_frames, D). ``progress("denoise", window, n_windows, step, n_steps)``
+    learned null style is used); noise (V, L, D): initial noise, reused for every window;
+    sampler: a sampler object (``samplers.py``) on the model's schedule, run for ``steps``
+    steps in every window. Returns (V, n_frames, D). ``progress("denoise", window, n_windows, step, n_steps)``
     after each step; ``cancelled()`` before each step raises ``Cancelled``.
     """
     cfg = model.cfg.denoiser
@@ -82,9 +80,8 @@ def sample_motion(
             indicator[:, :n_valid] = 1.0
 
         cache = net.memory_cache(prev_audio_in, audio_in)
-        schedule_sampler = make_sampler(sampler, schedule)
-        schedule_sampler.set_timesteps(steps)
-        timesteps = schedule_sampler.timesteps
+        sampler.set_timesteps(steps)  # also forgets the last window's multistep state
+        timesteps = sampler.timesteps
         x = noise
         for i, t in enumerate(timesteps):
             if cancelled is not None and cancelled():
@@ -98,7 +95,7 @@ def sample_motion(
             branches = pred.chunk(n_branches)
             x0 = cfg_guidance.combine(branches[0], branches[1], branches[2] if has_style else None,
                                       audio_scale, style_scale, guidance)
-            x = schedule_sampler.step(x0, t, x, generator).prev_sample
+            x = sampler.step(x0, t, x, generator).prev_sample
             if progress is not None:
                 progress("denoise", w, n_windows, i + 1, len(timesteps))
         prev_motion = x[:, -P:]

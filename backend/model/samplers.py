@@ -1,6 +1,8 @@
 """Samplers for an x0-predicting network, diffusers-style: ``set_timesteps(n)`` then
 ``step(x0_pred, t, sample, generator)`` -> ``StepOutput``. A sampler holds only its own
-algorithm's state; the schedule holds the tables and the pipeline owns the loop.
+algorithm's state; the schedule holds the tables and the pipeline owns the loop. Each
+sampler class says how many steps it runs for a request (``steps_for``), which is all
+``sampling.resolve_sampling`` needs to know about it.
 
 - ``ddpm``: the reference ancestral sampler, all T steps, posterior variance, no noise at t = 1.
 - ``ddim``: deterministic DDIM (eta = 0) over any number of steps.
@@ -14,6 +16,7 @@ from typing import Optional
 
 import torch
 
+from .errors import SamplingError
 from .schedule import CosineSchedule
 
 
@@ -33,16 +36,21 @@ def _spaced_timesteps(n_train: int, n: int) -> list:
 
 class DDPMSampler:
     name = "ddpm"
-    deterministic = False
 
     def __init__(self, schedule: CosineSchedule):
         self.schedule = schedule
         self.timesteps = []
 
+    @staticmethod
+    def steps_for(requested: Optional[int], default: int, n_train: int) -> int:
+        """Always all ``n_train`` steps of the schedule: another number is refused."""
+        if requested not in (None, n_train):
+            raise SamplingError("steps", f"the ddpm sampler runs all {n_train} steps of this model; leave steps "
+                                "out, or use ddim or dpmpp-2m for fewer", limit=n_train)
+        return n_train
+
     def set_timesteps(self, n: Optional[int] = None):
-        if n not in (None, self.schedule.n_steps):
-            raise ValueError(f"the ddpm sampler runs all {self.schedule.n_steps} steps; use ddim or dpmpp-2m for fewer")
-        self.timesteps = list(range(self.schedule.n_steps, 0, -1))
+        self.timesteps = list(range(self.steps_for(n, self.schedule.n_steps, self.schedule.n_steps), 0, -1))
 
     def step(self, x0_pred, t: int, sample, generator: Optional[torch.Generator] = None) -> StepOutput:
         s = self.schedule
@@ -60,11 +68,20 @@ class DDPMSampler:
 class _SkippingSampler:
     """Shared set-up of the samplers that run a chosen number of steps."""
 
-    deterministic = True
-
     def __init__(self, schedule: CosineSchedule):
         self.schedule = schedule
         self.timesteps = []
+
+    @staticmethod
+    def steps_for(requested: Optional[int], default: int, n_train: int) -> int:
+        """The requested number of steps (else ``default``), at most the schedule's ``n_train``."""
+        steps = default if requested is None else requested
+        if steps < 1:
+            raise SamplingError("steps", f"steps must be at least 1, got {steps}")
+        if steps > n_train:
+            raise SamplingError("steps", f"this model has {n_train} diffusion steps, so steps can be at most "
+                                f"{n_train}, got {steps}", limit=n_train)
+        return steps
 
     def set_timesteps(self, n: int):
         self.timesteps = _spaced_timesteps(self.schedule.n_steps, n)

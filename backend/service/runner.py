@@ -18,7 +18,7 @@ from .. import __version__
 from .. import audio_io, motion_io
 from ..atomic_files import write_atomically
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
-from ..model.errors import Cancelled, CheckpointError
+from ..model.errors import Cancelled, CheckpointError, SamplingError
 from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
                         ProtocolError)
 from ..speech.features import features_from_recognition
@@ -251,19 +251,14 @@ class Runner:
             if progress is not None:
                 progress(stage, window, n_windows, step, n_steps, fraction)
 
-        sampler = params["sampler"] or info["default_sampler"]
-        if sampler not in info["samplers"]:
-            raise fail(ErrorCode.INVALID_PARAMS, f"generate: sampler: {sampler!r} is not one of this model's "
-                       f"samplers ({', '.join(info['samplers'])})", param="sampler")
-        steps = params["steps"]  # None: the model's default
-        max_steps = info["max_steps"]
-        if sampler == "ddpm" and steps not in (None, max_steps):
-            raise fail(ErrorCode.INVALID_PARAMS, f"generate: steps: the ddpm sampler runs all {max_steps} steps of "
-                       "this model; leave steps out, or use ddim or dpmpp-2m for fewer", param="steps",
-                       limit=max_steps)
-        if steps is not None and steps > max_steps:
-            raise fail(ErrorCode.INVALID_PARAMS, f"generate: steps: this model has {max_steps} diffusion steps, so "
-                       f"steps can be at most {max_steps}, got {steps}", param="steps", limit=max_steps)
+        from ..model.sampling import resolve_sampling  # torch is loaded with the model already
+
+        try:
+            sampling = resolve_sampling(info, params["sampler"], params["steps"], params["audio_scale"],
+                                        params["style_scale"])
+        except SamplingError as exc:
+            limit = {} if exc.limit is None else {"limit": exc.limit}
+            raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}", param=exc.param, **limit) from None
         paths = self._check_output(params)
         style = self.style_vector(params["style"])
         shape = None if params["shape"] is None else np.asarray(params["shape"], np.float32)
@@ -291,19 +286,16 @@ class Runner:
                                                                     cancelled)
         try:
             motions = bundle.generate(
-                audio, style=style, shape=shape, audio_scale=params["audio_scale"],
-                style_scale=params["style_scale"], sampler=sampler, steps=steps, seed=params["seed"],
+                audio, style=style, shape=shape, audio_scale=sampling.audio_scale,
+                style_scale=sampling.style_scale, sampler=sampling.sampler, steps=sampling.steps, seed=params["seed"],
                 n_variations=params["n_variations"], dynamic_threshold=params["dynamic_threshold"],
                 transcript=params["transcript"], speech_features=speech_features, progress=model_progress,
                 cancelled=cancelled,
             )
         except ValueError as exc:  # the model's own checks of its inputs
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}") from None
-        if steps is None and sampler != "ddpm":  # what the model used (ddpm: all of its steps)
-            steps = info["default_steps"]
         report_stage(WRITE, 0, 1, 0, 1)
-        scales = bundle.guidance_scales(params["audio_scale"], params["style_scale"])
-        settings = self.settings(params, sampler, steps, scales, len(audio) / SAMPLE_RATE, recognition)
+        settings = self.settings(params, sampling, len(audio) / SAMPLE_RATE, recognition)
         outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
@@ -329,7 +321,7 @@ class Runner:
             "elapsed": time.perf_counter() - started,
         }
 
-    def settings(self, params, sampler, steps, scales, duration, recognition=None) -> dict:
+    def settings(self, params, sampling, duration, recognition=None) -> dict:
         """What produced an output, stored in the .npz next to the motion (JSON-safe)."""
         style = params["style"] or {"kind": "none"}
         speech = None
@@ -348,11 +340,11 @@ class Runner:
             "audio_seconds": round(duration, 6),
             "style": {k: v for k, v in style.items() if k not in ("exp", "pose", "values")},
             "shape_given": params["shape"] is not None,
-            "audio_scale": scales[0],
-            "style_scale": scales[1],
+            "audio_scale": sampling.audio_scale,
+            "style_scale": sampling.style_scale,
             "head_motion_scale": params["head_motion_scale"],
-            "sampler": sampler,
-            "steps": steps,
+            "sampler": sampling.sampler,
+            "steps": sampling.steps,
             "seed": params["seed"],
             "n_variations": params["n_variations"],
             "dynamic_threshold": params["dynamic_threshold"],

@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
+from backend.model.errors import SamplingError
 from backend.model.samplers import DDIMSampler, DDPMSampler, DPMSolverPP2MSampler, make_sampler
+from backend.model.sampling import Sampling, resolve_sampling
 from backend.model.schedule import CosineSchedule
 
 SCHEDULE = CosineSchedule()
@@ -95,3 +97,25 @@ def test_unknown_sampler_and_bad_steps():
         make_sampler("euler", SCHEDULE)
     with pytest.raises(ValueError):
         DDIMSampler(SCHEDULE).set_timesteps(0)
+
+
+INFO = {"samplers": ["ddim", "dpmpp-2m", "ddpm"], "default_sampler": "dpmpp-2m", "default_steps": 20, "max_steps": 500,
+        "default_audio_scale": 1.5, "default_style_scale": 1.0}
+
+
+def test_sampling_left_out_is_the_models_and_ddpm_runs_every_step():
+    assert resolve_sampling(INFO) == Sampling("dpmpp-2m", 20, 1.5, 1.0)
+    assert resolve_sampling(INFO, "ddim", 7, 2.0, 0.0) == Sampling("ddim", 7, 2.0, 0.0)
+    assert resolve_sampling(INFO, "ddpm").steps == 500 == resolve_sampling(INFO, "ddpm", 500).steps
+
+
+@pytest.mark.parametrize("sampler,steps,param,limit,needle", [
+    ("euler", None, "sampler", None, "not one of this model's samplers"),
+    ("ddim", 501, "steps", 500, "at most 500"),
+    ("ddpm", 20, "steps", 500, "runs all 500 steps"),
+    ("ddim", 0, "steps", None, "at least 1"),
+])
+def test_sampling_the_model_cannot_run_is_refused_by_name(sampler, steps, param, limit, needle):
+    with pytest.raises(SamplingError, match=needle) as refused:
+        resolve_sampling(INFO, sampler, steps)
+    assert (refused.value.param, refused.value.limit) == (param, limit)
