@@ -1,7 +1,8 @@
-"""Motion files and motion maths: atomic ``.npz`` writes, frame-rate resampling, head scale.
+"""Motion files and motion maths: ``.npz`` writes (through ``atomic_files``), frame-rate
+resampling, head scale.
 
 A motion is a dict with ``exp`` (T, 50), ``pose`` (T, 6: head axis-angle, jaw
-axis-angle), ``fps`` and ``expression_space`` (CONTRACTS.md). Rotations are never
+axis-angle), ``fps`` and ``expression_space`` (the output file of docs/protocol.md). Rotations are never
 interpolated component-wise: they go through unit quaternions and slerp.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""ModelBundle: the model side's public API (see docs in CONTRACTS: load_model, generate,
-encode_style, info, presets). Device and dtype are chosen here and nowhere else."""
+"""ModelBundle: the model side's public API (load_model, generate, encode_style, info,
+presets). Device and dtype are chosen here and nowhere else."""
 from __future__ import annotations
 
 import logging

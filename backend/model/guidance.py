@@ -1,8 +1,10 @@
 """Classifier-free guidance over the audio and style conditions (Ho & Salimans 2022).
 
-The pipeline evaluates the three branches in one batched forward, in this order:
-e0 = (no audio, no style), e1 = (audio, no style), and e2 = (audio, style) for
-"incremental" or e2' = (no audio, style) for "independent".
+The pipeline evaluates the branches in one batched forward, branch-major, in this order:
+e0 = (no audio, no style), e1 = (audio, no style), and, when a style is given,
+e2 = (audio, style) for "incremental" or e2' = (no audio, style) for "independent".
+``branch_persons`` and ``branch_audio`` build the batch; ``guided`` splits the
+prediction and combines the branches.
 """
 from __future__ import annotations
 
@@ -15,6 +17,28 @@ def style_branch_has_audio(mode: str) -> bool:
     if mode not in GUIDANCE_MODES:
         raise ValueError(f"unknown guidance {mode!r}; choose one of {GUIDANCE_MODES}")
     return mode == "incremental"
+
+
+def n_branches(has_style: bool) -> int:
+    return 3 if has_style else 2
+
+
+def branch_persons(person, null_person, has_style: bool):
+    """(B * V, shape + style) person vectors of the branches: the null style in e0 and e1."""
+    return torch.cat([null_person, null_person] + ([person] if has_style else []), dim=0)
+
+
+def branch_audio(audio, null_audio, has_style: bool, mode: str):
+    """(B * V, L, W) audio of the branches: none in e0, the window's in e1, and in the
+    style branch the window's ("incremental") or none ("independent")."""
+    style_audio = [audio if style_branch_has_audio(mode) else null_audio] if has_style else []
+    return torch.cat([null_audio, audio] + style_audio, dim=0)
+
+
+def guided(pred, has_style: bool, audio_scale: float, style_scale: float, mode: str):
+    """The guided x0 from the batched prediction of the branches, (B * V, ...) -> (V, ...)."""
+    branches = pred.chunk(n_branches(has_style))
+    return combine(branches[0], branches[1], branches[2] if has_style else None, audio_scale, style_scale, mode)
 
 
 def combine(e0, e1, e2, audio_scale: float, style_scale: float, mode: str):

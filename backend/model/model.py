@@ -201,3 +201,18 @@ class DiffPoseTalk(nn.Module):
     def audio_features(self, inputs, n_frames: int):
         """Encoder input (see the ``audio`` module docstring) -> (N, n_frames, W) denoiser memory."""
         return self.audio_feature_map(self.audio_encoder.encode(inputs, n_frames))
+
+    def person(self, shape, style=None):
+        """The person vector (N, shape_dim + style_dim): shape (N, shape_dim) normalized and
+        style (N, style_dim), or the learned null style when ``style`` is None."""
+        if style is None:
+            style = self.null_style_feat[0].expand(shape.shape[0], -1)
+        return torch.cat([shape, style], dim=1)
+
+    def start_context(self, n: int):
+        """The learned context of a clip's first window: (motion (n, P, D), audio (n, P, W))."""
+        return self.start_motion_feat.expand(n, -1, -1), self.start_audio_feat.expand(n, -1, -1)
+
+    def null_audio(self, n: int, n_frames: int):
+        """The learned "no audio" condition, (n, n_frames, W)."""
+        return self.null_audio_feat.expand(n, n_frames, -1)

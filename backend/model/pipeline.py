@@ -51,26 +51,21 @@ def sample_motion(
     after each step; ``cancelled()`` before each step raises ``Cancelled``.
     """
     cfg = model.cfg.denoiser
-    L, P, S = cfg.n_motions, cfg.n_prev_motions, cfg.style_dim
+    L, P = cfg.n_motions, cfg.n_prev_motions
     n_var = noise.shape[0]
     n_windows = audio_feat.shape[1] // L
-    with_audio_in_style_branch = cfg_guidance.style_branch_has_audio(guidance)
+    cfg_guidance.style_branch_has_audio(guidance)  # an unknown mode fails before any work
     net = model.denoising_net
 
-    shape = person[:, : cfg.shape_dim]
-    null_person = torch.cat([shape, model.null_style_feat[0].expand(n_var, S)], dim=1)
-    persons = [null_person, null_person] + ([person] if has_style else [])
-    n_branches = len(persons)
-    person_in = torch.cat(persons, dim=0)  # (B * V, shape + style), branch-major
-    null_audio = model.null_audio_feat.expand(n_var, L, -1)
+    n_branches = cfg_guidance.n_branches(has_style)
+    person_in = cfg_guidance.branch_persons(person, model.person(person[:, : cfg.shape_dim]), has_style)
+    null_audio = model.null_audio(n_var, L)
 
-    prev_motion = model.start_motion_feat.expand(n_var, -1, -1)
-    prev_audio = model.start_audio_feat.expand(n_var, -1, -1)
+    prev_motion, prev_audio = model.start_context(n_var)
     out = []
     for w in range(n_windows):
         audio = audio_feat[:, w * L: (w + 1) * L].expand(n_var, -1, -1)
-        audios = [null_audio, audio] + ([audio if with_audio_in_style_branch else null_audio] if has_style else [])
-        audio_in = torch.cat(audios, dim=0)
+        audio_in = cfg_guidance.branch_audio(audio, null_audio, has_style, guidance)
         prev_motion_in = prev_motion.repeat(n_branches, 1, 1)
         prev_audio_in = prev_audio.repeat(n_branches, 1, 1)
         n_valid = min(L, n_frames - w * L)
@@ -87,14 +82,12 @@ def sample_motion(
             if cancelled is not None and cancelled():
                 raise Cancelled("generation cancelled")
             t_in = torch.full((n_branches * n_var,), t, dtype=torch.long, device=x.device)
-            pred = net(x.repeat(n_branches, 1, 1), audio_in, person_in, prev_motion_in, prev_audio_in, t_in, indicator,
-                       cache)
+            pred = net(x_t=x.repeat(n_branches, 1, 1), audio_feat=audio_in, person=person_in,
+                       prev_motion=prev_motion_in, prev_audio=prev_audio_in, t=t_in, indicator=indicator, cache=cache)
             pred = pred[:, -L:].to(x.dtype)
             if dynamic_threshold > 0:
                 pred = cfg_guidance.dynamic_threshold(pred, dynamic_threshold)
-            branches = pred.chunk(n_branches)
-            x0 = cfg_guidance.combine(branches[0], branches[1], branches[2] if has_style else None,
-                                      audio_scale, style_scale, guidance)
+            x0 = cfg_guidance.guided(pred, has_style, audio_scale, style_scale, guidance)
             x = sampler.step(x0, t, x, generator).prev_sample
             if progress is not None:
                 progress("denoise", w, n_windows, i + 1, len(timesteps))

@@ -4,6 +4,7 @@ import torch
 
 from backend.model.audio import normalize_waveform
 from backend.model.bundle import ModelBundle
+from backend.model import guidance
 from backend.model.guidance import combine, dynamic_threshold
 from backend.model.stats import vector_to_motion
 
@@ -49,7 +50,8 @@ def test_pipeline_batches_three_branches_and_combines_them(mode):
     bundle = ModelBundle(tiny_loaded(audio="mel"))
     model, d = bundle.model, bundle.config.denoiser
     calls = []
-    hook = model.denoising_net.register_forward_hook(lambda m, args, out: calls.append(args))
+    hook = model.denoising_net.register_forward_hook(lambda m, args, kwargs, out: calls.append(kwargs),
+                                                     with_kwargs=True)
     audio = np.random.default_rng(0).normal(size=64000).astype(np.float32)
     style = np.random.default_rng(1).normal(size=d.style_dim).astype(np.float32)
     shape = np.zeros(100, np.float32)
@@ -58,8 +60,9 @@ def test_pipeline_batches_three_branches_and_combines_them(mode):
                               guidance=mode, audio_scale=1.5, style_scale=2.5, seed=3)
     finally:
         hook.remove()
-    assert len(calls) == 1 and calls[0][0].shape[0] == 3  # one forward, three branches batched
-    x_t, audio_in, person_in, prev_motion, prev_audio, t, indicator = calls[0][:7]
+    assert len(calls) == 1 and calls[0]["x_t"].shape[0] == 3  # one forward, three branches batched
+    names = ("x_t", "audio_feat", "person", "prev_motion", "prev_audio", "t", "indicator")
+    x_t, audio_in, person_in, prev_motion, prev_audio, t, indicator = (calls[0][name] for name in names)
     with torch.no_grad():
         feats = model.audio_features(normalize_waveform(torch.from_numpy(audio))[None], 100)
         null_audio = model.null_audio_feat.expand(1, 100, -1)
@@ -93,3 +96,17 @@ def test_unset_scales_take_the_models_recorded_guidance():
 def test_released_checkpoints_default_to_the_reference_guidance():
     info = ModelBundle(tiny_loaded(audio="mel")).info()
     assert (info["default_audio_scale"], info["default_style_scale"]) == (1.15, 3.0)
+
+
+@pytest.mark.parametrize("has_style,mode", [(False, "incremental"), (True, "incremental"), (True, "independent")])
+def test_branches_are_batched_in_the_order_guided_reads_them(has_style, mode):
+    person, null_person = torch.ones(2, 3), torch.zeros(2, 3)
+    audio, null_audio = torch.ones(2, 4, 5), torch.zeros(2, 4, 5)
+    persons = guidance.branch_persons(person, null_person, has_style)
+    audios = guidance.branch_audio(audio, null_audio, has_style, mode)
+    assert len(persons) == len(audios) == 2 * guidance.n_branches(has_style)
+    # A "network" that answers with its conditions shows which branch is which.
+    pred = torch.stack([audios[:, 0, 0], persons[:, 0]], dim=1)
+    e0, e1 = torch.tensor([[0.0, 0.0]] * 2), torch.tensor([[1.0, 0.0]] * 2)
+    e2 = torch.tensor([[1.0 if mode == "incremental" else 0.0, 1.0]] * 2) if has_style else None
+    assert torch.equal(guidance.guided(pred, has_style, 2.0, 3.0, mode), guidance.combine(e0, e1, e2, 2.0, 3.0, mode))

@@ -129,3 +129,16 @@ def test_config_round_trips_through_json():
         ModelConfig.from_dict({"denoiser": {"widht": 3}})
     with pytest.raises(ValueError, match="feature_dim"):
         AudioEncoderConfig(kind="frames")
+
+
+def test_the_model_builds_its_conditions():
+    cfg = tiny_model_config()
+    model = DiffPoseTalk(cfg)
+    d = cfg.denoiser
+    shape, style = torch.randn(3, d.shape_dim), torch.randn(3, d.style_dim)
+    assert torch.equal(model.person(shape, style), torch.cat([shape, style], dim=1))
+    null = model.person(shape)
+    assert torch.equal(null[:, d.shape_dim:], model.null_style_feat[0].expand(3, -1))
+    motion, audio = model.start_context(2)
+    assert motion.shape == (2, d.n_prev_motions, d.motion_dim) and audio.shape == (2, d.n_prev_motions, d.width)
+    assert torch.equal(model.null_audio(2, 5)[1, 4], model.null_audio_feat[0, 0])

@@ -40,10 +40,19 @@ def test_same_seed_same_output_and_other_seed_differs(sampler, steps):
     assert not np.allclose(a["exp"], c["exp"])
 
 
+FORWARD_ARGUMENTS = ("x_t", "audio_feat", "person", "prev_motion", "prev_audio", "t", "indicator", "cache")
+
+
 def record_calls(bundle):
+    """Every denoiser call's arguments in the order of its signature, then its output."""
     calls = []
-    handle = bundle.model.denoising_net.register_forward_hook(
-        lambda m, args, out: calls.append([a.clone() if torch.is_tensor(a) else a for a in args] + [out.clone()]))
+
+    def record(module, args, kwargs, out):
+        given = dict(zip(FORWARD_ARGUMENTS, args), **kwargs)
+        values = [given.get(name) for name in FORWARD_ARGUMENTS]
+        calls.append([v.clone() if torch.is_tensor(v) else v for v in values] + [out.clone()])
+
+    handle = bundle.model.denoising_net.register_forward_hook(record, with_kwargs=True)
     return calls, handle
 
 
