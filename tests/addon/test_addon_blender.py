@@ -414,3 +414,33 @@ def test_custom_mapping_makes_any_mesh_a_rig(blender_addon):
     assert out["template_has_match"] and out["kind"] == "custom"
     assert "Missing" in out["missing"]
     assert out["message"].startswith("Lip-sync: 24 frames"), out["message"]  # 1 s at 24 fps
+
+
+def test_a_registration_that_fails_part_way_leaves_nothing_behind(blender_addon):
+    out = blender_addon(
+        """
+        addon = importlib.import_module(PKG + ".addon")
+        addon.unregister()
+        classes = addon._classes()
+
+        def broken():
+            raise RuntimeError("the last step fails")
+
+        saved, service.register = service.register, broken
+        try:
+            addon.register()
+        except RuntimeError as exc:
+            out = {"error": str(exc)}
+        service.register = saved
+        out["left"] = {"classes": [cls.__name__ for cls in classes if cls.is_registered],
+                       "scene_props": hasattr(bpy.types.Scene, "diffposetalk"),
+                       "job_handlers": sorted(service.JOB_HANDLERS),
+                       "depsgraph_handlers": [h.__name__ for h in bpy.app.handlers.depsgraph_update_post]}
+        addon.register()
+        out["again"] = all(cls.is_registered for cls in classes) and hasattr(bpy.types.Scene, "diffposetalk")
+        result(out)
+        """
+    )
+    assert out["error"] == "the last step fails"
+    assert out["left"] == {"classes": [], "scene_props": False, "job_handlers": [], "depsgraph_handlers": []}
+    assert out["again"]
