@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # (audio, style) pairs around the region where short runs lip-sync best, with the style
 # scales that make a style reference count.
-GRID = ((1.5, 1.0), (1.5, 2.0), (1.5, 3.0), (2.0, 1.0), (2.0, 2.0), (2.0, 3.0), (2.5, 2.0), (2.5, 3.0))
+GRID = ((1.5, 1.0), (1.5, 2.0), (1.5, 3.0), (2.0, 1.0), (2.0, 2.0), (2.0, 3.0))
 # The kind of evaluate_corpus result scored: true phone times separate the model's lip
 # sync from the recognizer, which hears the synthetic voices poorly.
 SCORED_KIND = "synthetic, true phones"

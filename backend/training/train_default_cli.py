@@ -38,7 +38,7 @@ class Recipe:
     style_layers: int = 2
     style_lr: float = 1e-3  # ten times the reference's: at 1e-4 a few hundred steps leave it blind to head motion
     style_warmup: int = 30
-    denoiser_steps: int = 2000
+    denoiser_steps: int = 1800
     denoiser_batch: int = 12
     lr: float = 1e-3
     warmup: int = 100
