@@ -161,7 +161,7 @@ def load_recordings(folder: Path, aligner: Recognizer) -> list:
     return out
 
 
-def front_end_table(recordings: list, workers: int) -> None:
+def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
     seconds = sum(len(a) for _, a, _, _ in recordings) / 16000
     degrade = conditions([a for _, a, _, _ in recordings])
     long_clip = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
@@ -169,7 +169,7 @@ def front_end_table(recordings: list, workers: int) -> None:
     print("| condition | front-end | word error rate | p/b/m found | frame accuracy | ms per s (clips) "
           "| ms per s (one long clip) |")
     print("|---|---|---|---|---|---|---|")
-    for label, source in FRONT_ENDS.items():
+    for label, source in front_ends.items():
         pool = SpeechWorkers(workers, words=source).start()
         pool.recognize(recordings[0][1][:16000])  # models loaded: time the work, not the start
         try:
@@ -245,11 +245,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "assets" / "real_speech",
                         help="folder of recordings with NAME.txt transcripts (default: assets/real_speech)")
     parser.add_argument("--workers", type=int, default=None, help="front-end processes (default: one per core)")
+    parser.add_argument("--front-end", choices=("whisper", "pocketsphinx"), action="append", default=None,
+                        help="measure only this front-end (repeatable; default: both)")
     parser.add_argument("--skip-languages", action="store_true", help="skip the espeak-ng language table")
     args = parser.parse_args()
     aligner = Recognizer(words=PHONE_LOOP_ONLY)  # the reference is the transcript's alignment
     recordings = load_recordings(args.data, aligner)
-    front_end_table(recordings, args.workers or SpeechWorkers().n_workers)
+    chosen = {label: source for label, source in FRONT_ENDS.items() if args.front_end is None or source in args.front_end}
+    front_end_table(recordings, args.workers or SpeechWorkers().n_workers, chosen)
     phone_loop_errors(recordings)
     if not args.skip_languages:
         other_languages(Recognizer())

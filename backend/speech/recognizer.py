@@ -24,6 +24,7 @@ says which), in that language's phonemes mapped onto the phone set.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx analyses 10 ms frames
 _FRAME = int(SAMPLE_RATE * FRAME_S)
+PAD_FRAMES = 10  # silence around every utterance decoded (see _pcm)
 # Longest chunk recognized at once: long enough for Whisper's context and the aligner,
 # short enough that two cores share a minute of speech evenly.
 MAX_CHUNK_S = 15.0
@@ -122,9 +124,10 @@ class Recognizer:
         self._loop = pocketsphinx.Decoder(
             samprate=SAMPLE_RATE, allphone=os.path.join(model, "en-us-phone.lm.bin"),
             loglevel="FATAL", **PHONE_LOOP)
-        self._aligners = [pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **config)
+        # Alignment needs the dictionary, not the language model (which would cost 64 MB each).
+        self._aligners = [pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", lm=None, **config)
                           for config in ALIGN_CONFIGS]
-        self._word_decoder = None  # made on first use: only as a second opinion with Whisper
+        self._word_decoder = None  # kept when pocketsphinx's words are the word source
         self._whisper = None
         if words == WHISPER:
             from backend.speech.whisper import WhisperWords
@@ -145,9 +148,9 @@ class Recognizer:
 
     def phone_loop(self, audio: np.ndarray, offset: float = 0.0) -> PhoneLoop:
         """The phone loop's answer for ``audio`` starting at ``offset`` seconds."""
-        pcm = _pcm(audio)
-        if len(pcm) < _FRAME:
+        if np.size(audio) < _FRAME:
             return PhoneLoop([], None)
+        pcm = _pcm(audio)
         with self._lock:
             decoder = self._loop
             try:
@@ -159,8 +162,7 @@ class Recognizer:
             if not found:
                 return PhoneLoop([], None)
             # seg() end frames are inclusive
-            segments = [(_phone(s.word), offset + s.start_frame * FRAME_S, offset + (s.end_frame + 1) * FRAME_S)
-                        for s in found]
+            segments = _unpad([(_phone(s.word), s.start_frame, s.end_frame + 1) for s in found], offset, audio)
             return PhoneLoop(segments, sum(s.ascore for s in found) / decoder.n_frames())
 
     def recognize_chunk(self, audio: np.ndarray, offset: float = 0.0, words: list | None = None,
@@ -213,21 +215,30 @@ class Recognizer:
         return [], "en", PHONE_LOOP_ONLY
 
     def _pocketsphinx_words(self, audio: np.ndarray) -> list:
-        pcm = _pcm(audio)
-        if len(pcm) < _FRAME:
+        if np.size(audio) < _FRAME:
             return []
+        pcm = _pcm(audio)
         with self._lock:
-            if self._word_decoder is None:
+            decoder = self._word_decoder
+            if decoder is None:
                 import pocketsphinx
 
-                self._word_decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+                decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+                if self.word_source == POCKETSPHINX:
+                    self._word_decoder = decoder
+            # As Whisper's second opinion, used rarely, the decoder (its language model
+            # and search: about 100 MB) is made for the chunk and freed after it.
             try:
-                _decode(self._word_decoder, pcm)
+                _decode(decoder, pcm)
             except RuntimeError as error:
                 logger.debug("word recognition failed (%s)", error)
                 return []
-            hypothesis = self._word_decoder.hyp()
-        return spoken_words(hypothesis.hypstr) if hypothesis is not None else []
+            hypothesis = decoder.hyp()
+            text = hypothesis.hypstr if hypothesis is not None else ""
+            if decoder is not self._word_decoder:
+                del decoder
+                _release_freed_memory()
+        return spoken_words(text)
 
     def align_words(self, audio: np.ndarray, words: list, source: str = TRANSCRIPT, offset: float = 0.0,
                     language: str = "en", loop: PhoneLoop | None = None):
@@ -240,9 +251,9 @@ class Recognizer:
         (``AGREEING_MAX_SCORE_DROP``); pocketsphinx's own words do both.
         Where the phone loop heard nothing (score None) nothing can fit.
         """
-        pcm = _pcm(audio)
-        if len(pcm) < _FRAME or not words:
+        if np.size(audio) < _FRAME or not words:
             return None
+        pcm = _pcm(audio)
         loop = loop if loop is not None else self.phone_loop(audio, offset)
         with self._lock:
             for decoder in self._aligners:
@@ -259,12 +270,11 @@ class Recognizer:
                 if alignment is None:
                     continue
                 phones = list(alignment.phones())
-                segments = [(_phone(p.name), offset + p.start * FRAME_S, offset + (p.start + p.duration) * FRAME_S)
-                            for p in phones]
+                segments = _unpad([(_phone(p.name), p.start, p.start + p.duration) for p in phones], offset, audio)
                 if all(phone == SILENCE for phone, _, _ in segments):
                     continue  # the words were not placed anywhere
                 drop = np.inf if loop.score is None else loop.score - sum(p.score for p in phones) / decoder.n_frames()
-                agreement = mouth_agreement(segments, loop.segments, offset, len(pcm) / SAMPLE_RATE)
+                agreement = mouth_agreement(segments, loop.segments, offset, np.size(audio) / SAMPLE_RATE)
                 agrees, fits = agreement >= self.min_agreement, drop <= MAX_SCORE_DROP
                 keep = {TRANSCRIPT: agrees or fits,
                         WHISPER: fits or (agrees and drop <= AGREEING_MAX_SCORE_DROP)}.get(source, agrees and fits)
@@ -320,7 +330,33 @@ def tidy_chunk(segments: list, offset: float, duration: float) -> list:
 
 
 def _pcm(audio: np.ndarray) -> np.ndarray:
-    return (np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0) * 32767.0).astype(np.int16)
+    """16-bit samples with ``PAD_FRAMES`` of silence on each side: the aligner fails on
+    speech that runs to the very edge of the audio (as at a chunk's cut)."""
+    pad = np.zeros(PAD_FRAMES * _FRAME, np.int16)
+    samples = (np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0) * 32767.0).astype(np.int16)
+    return np.concatenate([pad, samples, pad])
+
+
+def _unpad(frames: list, offset: float, audio: np.ndarray) -> list:
+    """[(phone, start_frame, end_frame)] of padded pcm -> [(phone, start_s, end_s)] within
+    the audio, in the whole audio's time."""
+    duration = np.size(audio) / SAMPLE_RATE
+    out = []
+    for phone, start, end in frames:
+        a = min(max((start - PAD_FRAMES) * FRAME_S, 0.0), duration)
+        b = min(max((end - PAD_FRAMES) * FRAME_S, 0.0), duration)
+        if b > a:
+            out.append((phone, offset + a, offset + b))
+    return out
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise, and a worker
+    that once held a large decoder would stay that large)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _decode(decoder, pcm: np.ndarray) -> None:

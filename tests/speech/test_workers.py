@@ -142,10 +142,10 @@ def _peak_rss_mb(pid):
 
 @pytest.mark.slow
 def test_long_audio_keeps_the_workers_memory_flat():
-    """Three minutes of speech: the workers' peak memory is what a short clip needs."""
+    """Three minutes of speech: the workers' peak memory is what a minute needs."""
     workers = SpeechWorkers(2)
     try:
-        short, _ = real_speech(20.0)
+        short, _ = real_speech(60.0)
         workers.recognize(short)
         after_short = {pid: _peak_rss_mb(pid) for pid in workers.pids()}
         long, _ = real_speech(180.0)
@@ -156,4 +156,6 @@ def test_long_audio_keeps_the_workers_memory_flat():
     assert result.segments[-1][2] == pytest.approx(180.0)
     assert len(result.chunks) >= 12
     for pid, peak in after_long.items():
-        assert peak < after_short[pid] + 40, (after_short, after_long)
+        # a second opinion's decoder, made for one chunk, may add a little once
+        assert peak < after_short[pid] + 60, (after_short, after_long)
+        assert peak < 550, "a worker peaks at 420-450 MB (models, libraries, a chunk)"
