@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-SAMPLE_RATE = 16000
+from backend.timebase import SAMPLE_RATE
+
 _RNNOISE_RATE = 48000
 _FRAME_10MS = SAMPLE_RATE // 100
 # Audio whose quietest 10 ms frames (1st percentile) sit less than this far below its loud

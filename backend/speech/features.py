@@ -16,7 +16,8 @@ import numpy as np
 from backend.speech.errors import ErrorModel
 from backend.speech.phones import (MOUTH_CLASSES, PHONE_INDEX, PHONE_MOUTH_CLASS, PHONES, SILENCE,
                                    tidy_segments)
-from backend.speech.prosody import FPS, PROSODY_NAMES, SAMPLE_RATE, n_frames, prosody
+from backend.speech.prosody import PROSODY_NAMES, n_frames, prosody
+from backend.timebase import FPS, SAMPLE_RATE
 
 FEATURE_NAMES = (tuple(f"phone_{p}" for p in PHONES) + tuple(f"mouth_{c}" for c in MOUTH_CLASSES)
                  + PROSODY_NAMES)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-FPS = 25.0
-HOP = int(SAMPLE_RATE / FPS)  # 640 samples: one analysis per output frame
+from backend.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+
+HOP = SAMPLES_PER_FRAME  # one analysis per output frame
 WINDOW = 1024  # 64 ms: two periods of a 60 Hz voice with room for the lag search
 F0_RANGE = (60.0, 400.0)
 YIN_THRESHOLD = 0.2

@@ -35,10 +35,10 @@ import numpy as np
 from backend.speech.phones import (PHONE_INDEX, PHONE_MOUTH_CLASS, SILENCE, UnknownPhonemeError, ipa_to_phones,
                                    tidy_segments)
 from backend.speech.spoken_text import spoken_words
+from backend.timebase import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 FRAME_S = 0.01  # pocketsphinx analyses 10 ms frames
 _FRAME = int(SAMPLE_RATE * FRAME_S)
 PAD_FRAMES = 10  # silence around every utterance decoded (see _pcm)

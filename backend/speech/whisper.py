@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from backend.speech.spoken_text import spoken_words
+from backend.timebase import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 MODEL_FILES = ("model.bin", "config.json")
 # A segment Whisper itself doubts: likely no speech and a low mean token log-probability
 # (Whisper's own thresholds), or text that repeats itself (gzip compression ratio).
