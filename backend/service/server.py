@@ -90,6 +90,9 @@ class Server:
                 "max_steps": p.MAX_STEPS,
                 "max_fps": p.MAX_FPS,
                 "style_dim": p.STYLE_DIM,
+                "max_string_length": p.MAX_STRING_LENGTH,
+                "max_style_value": p.MAX_STYLE_VALUE,
+                "max_shape_value": p.MAX_SHAPE_VALUE,
                 "concurrent_jobs": 1,
             },
         }

@@ -32,6 +32,8 @@ def test_hello_is_first_and_describes_the_service(service):
     assert set(data["methods"]) == set(protocol.METHODS)
     assert data["limits"]["max_audio_seconds"] == protocol.MAX_AUDIO_SECONDS
     assert data["limits"]["max_message_bytes"] == protocol.MAX_MESSAGE_BYTES
+    assert data["limits"]["max_string_length"] == protocol.MAX_STRING_LENGTH
+    assert data["limits"]["max_style_value"] == protocol.MAX_STYLE_VALUE
     assert data["threads"] >= 1
 
 
