@@ -445,6 +445,44 @@ def _style_error(kinds):
     raise ValueError(f'style must be an object with "kind" one of {", ".join(kinds)}')
 
 
+KEEP_MODES = ("regenerate", "frames")
+
+
+def check_keep(spec):
+    """Validate a ``keep`` object (inpainting); returns it normalized. Raises ValueError.
+
+    ``{"take": path, "regenerate": [start, end]}``: seconds of the take (0 = its first
+    frame) to generate again, the rest of it kept; ``{"take": path, "frames": [...]}``:
+    frames of the take (at its own frame rate) to keep, the rest generated again.
+    """
+    if not isinstance(spec, dict):
+        raise ValueError('keep must be an object: {"take": path, "regenerate": [start, end]} or '
+                         '{"take": path, "frames": [frame, ...]}')
+    extra = sorted(set(spec) - {"take", *KEEP_MODES})
+    if extra:
+        raise ValueError(f"unknown field(s) {', '.join(extra)} in keep; allowed: take, regenerate, frames")
+    if not (isinstance(spec.get("take"), str) and spec["take"]):
+        raise ValueError('keep needs "take": the motion .npz to edit (a generate output)')
+    check_text(spec["take"], "the take path")
+    modes = [mode for mode in KEEP_MODES if mode in spec]
+    if len(modes) != 1:
+        raise ValueError('keep needs exactly one of "regenerate" ([start, end] seconds to generate again) and '
+                         '"frames" (the frames to keep)')
+    if modes[0] == "regenerate":
+        start, end = _numbers(spec["regenerate"], 2, "keep.regenerate")
+        if start < 0 or end <= start:
+            raise ValueError(f"keep.regenerate must be [start, end] seconds with 0 <= start < end, got "
+                             f"[{start:g}, {end:g}]")
+        return {"take": spec["take"], "regenerate": [start, end]}
+    frames = spec["frames"]
+    if (not isinstance(frames, list) or not frames
+            or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in frames)):
+        raise ValueError("keep.frames must be a non-empty list of frame numbers >= 0 (0 = the take's first frame)")
+    if len(frames) > MAX_CLIP_FRAMES:
+        raise ValueError(f"keep.frames lists {len(frames)} frames, over the {MAX_CLIP_FRAMES}-frame limit")
+    return {"take": spec["take"], "frames": sorted(set(frames))}
+
+
 def _check_shape(value):
     return _numbers(value, SHAPE_DIM, "shape", MAX_SHAPE_VALUE)
 
@@ -480,6 +518,8 @@ PARAMS = {
                                    doc="quantile ratio of dynamic thresholding; 0 turns it off"),
         "transcript": Field("string", doc="what is said, if known (helps the speech front-end)"),
         "overwrite": Field("boolean", default=True, nullable=False, doc="replace an existing output file"),
+        "keep": Field("any", check=check_keep,
+                      doc="edit a take: regenerate a range of it, or keep some of its frames (null: a new take)"),
     },
     Method.CANCEL: {
         "id": Field("id", doc="id of the request to cancel (null: the running job)"),
@@ -546,6 +586,14 @@ def validate_params(method, params, request_id=None) -> dict:
         if field.kind == "number":
             value = float(value)
         result[name] = value
+    if method == Method.GENERATE and result["keep"] is not None and result["head_motion_scale"] != 1.0:
+        raise ProtocolError(
+            ErrorCode.INVALID_PARAMS,
+            f"generate: head_motion_scale must be 1 with keep (got {result['head_motion_scale']:g}): the kept take "
+            "carries its head motion already, and the new frames join it as it is",
+            {"param": "head_motion_scale"},
+            request_id,
+        )
     if method == Method.GENERATE and result["start"] is not None and result["end"] is not None:
         if result["end"] <= result["start"]:
             raise ProtocolError(

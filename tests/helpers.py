@@ -137,6 +137,25 @@ def write_released(tmp_path, loaded, spelling="old", drop=(), add=None, args=Non
     return denoiser, style, stats
 
 
+FORWARD_ARGUMENTS = ("x_t", "audio_feat", "person", "prev_motion", "prev_audio", "t", "indicator", "cache")
+
+
+def record_calls(bundle):
+    """Every denoiser call's arguments in the order of its signature, then its output:
+    (list of calls, the hook's handle to remove)."""
+    import torch
+
+    calls = []
+
+    def record(module, args, kwargs, out):
+        given = dict(zip(FORWARD_ARGUMENTS, args), **kwargs)
+        values = [given.get(name) for name in FORWARD_ARGUMENTS]
+        calls.append([v.clone() if torch.is_tensor(v) else v for v in values] + [out.clone()])
+
+    handle = bundle.model.denoising_net.register_forward_hook(record, with_kwargs=True)
+    return calls, handle
+
+
 # --- test signals ------------------------------------------------------------------------
 
 def tone(seconds, rate=16000, channels=1, seed=0):
@@ -166,6 +185,24 @@ def band_energies(audio, transcript=None, n_bands=12):
     spectrum = np.abs(np.fft.rfft(frames, axis=1))[:, 1:] ** 2
     bands = np.array_split(spectrum, n_bands, axis=1)
     return np.log(np.stack([b.sum(axis=1) for b in bands], axis=1) + 1e-6).astype(np.float32)
+
+
+def frame_roughness(vectors, natural) -> np.ndarray:
+    """Per frame of ``vectors`` (T, D), its acceleration (second difference) in units of
+    ``natural``'s: mean over channels of |acceleration| / the channel's 99th percentile of
+    |acceleration| in ``natural`` (T', D). Entry i is frame i + 1 (the first and last
+    frames have none). A seam shows as a frame rougher than the motion around it."""
+    def acceleration(v):
+        v = np.asarray(v, np.float64)
+        return np.abs(v[2:] - 2 * v[1:-1] + v[:-2])
+
+    scale = np.percentile(acceleration(natural), 99, axis=0) + 1e-9
+    return (acceleration(vectors) / scale).mean(axis=1)
+
+
+def seam_roughness(vectors, border: int, natural) -> float:
+    """``frame_roughness`` at the join before frame ``border``: the rougher of its two sides."""
+    return float(frame_roughness(vectors, natural)[[border - 2, border - 1]].max())
 
 
 # --- a tiny training corpus and training settings ----------------------------------------

@@ -86,15 +86,15 @@ def shape_from_arg(value):
                                      f"{protocol.SHAPE_DIM} values or an .npz with 'shape'", {"param": "shape"})
 
 
-def generation_params(args, audio, output, start=None, end=None, overwrite=True) -> dict:
-    """Validated ``generate`` params for one file."""
+def generation_params(args, audio, output, start=None, end=None, overwrite=True, keep=None) -> dict:
+    """Validated ``generate`` params for one file (``keep``: the protocol's object, or None)."""
     params = {
         "audio": str(audio), "output": str(output), "start": start, "end": end,
         "style": style_from_arg(args.style), "shape": shape_from_arg(args.shape),
         "audio_scale": args.audio_scale, "style_scale": args.style_scale,
         "head_motion_scale": args.head_motion_scale, "sampler": args.sampler, "steps": args.steps,
         "seed": args.seed, "n_variations": args.variations, "fps": args.fps,
-        "dynamic_threshold": args.dynamic_threshold, "overwrite": overwrite,
+        "dynamic_threshold": args.dynamic_threshold, "overwrite": overwrite, "keep": keep,
     }
     if getattr(args, "transcript", None) is not None:
         params["transcript"] = args.transcript

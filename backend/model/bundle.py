@@ -15,7 +15,7 @@ from .audio import encode_chunked, normalize_waveform
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import Cancelled, CheckpointError
 from .guidance import GUIDANCE_MODES
-from .pipeline import n_windows_for, sample_motion
+from .pipeline import KnownMotion, n_windows_for, sample_motion
 from .samplers import SAMPLERS, make_sampler
 from .sampling import resolve_sampling, resolve_scales
 from .schedule import CosineSchedule
@@ -88,8 +88,8 @@ class ModelBundle:
             style = self.style_encoder(torch.from_numpy(vec).to(self.device).unsqueeze(0))
         return style[0].float().cpu().numpy()
 
-    def _audio_features(self, audio: np.ndarray, transcript, speech_features, on_chunk) -> tuple:
-        """-> (denoiser memory (1, n_windows * L, W), real frame count)."""
+    def _audio_features(self, audio: np.ndarray, transcript, speech_features, on_chunk, extra_windows=0) -> tuple:
+        """-> (denoiser memory (1, (n_windows + extra_windows) * L, W), real frame count)."""
         cfg = self.config.audio_encoder
         window = self.config.denoiser.n_motions
         if cfg.kind == "frames":
@@ -107,7 +107,7 @@ class ModelBundle:
             inputs, unit = normalize_waveform(torch.from_numpy(audio)).unsqueeze(0), SAMPLES_PER_FRAME
         if n_frames < 1:
             raise ValueError("the audio is shorter than one frame (40 ms)")
-        padded = n_windows_for(n_frames, window) * window
+        padded = (n_windows_for(n_frames, window) + extra_windows) * window
         # Zero padding after normalization, as the reference pads its normalized audio.
         inputs = inputs[:, : padded * unit]
         pad = torch.zeros(1, padded * unit - inputs.shape[1], *inputs.shape[2:])
@@ -115,6 +115,16 @@ class ModelBundle:
         feats = encode_chunked(self.model.audio_features, inputs, padded, unit, cfg.chunk_frames,
                                cfg.context_frames, on_chunk)
         return feats, n_frames
+
+    def _known_motion(self, keep: dict, n_frames: int) -> KnownMotion:
+        """``keep`` (see ``generate``) as normalized model vectors over the clip's n_frames."""
+        mask = np.zeros(n_frames, bool)
+        vectors = np.zeros((n_frames, self.config.denoiser.motion_dim), np.float32)
+        given = min(n_frames, len(keep["mask"]))
+        mask[:given] = np.asarray(keep["mask"], bool)[:given]
+        vectors[:given] = motion_to_vector(np.asarray(keep["exp"], np.float32)[:given],
+                                           np.asarray(keep["pose"], np.float32)[:given], self.stats, self.head_pose)
+        return KnownMotion(torch.from_numpy(vectors).to(self.device), torch.from_numpy(mask).to(self.device))
 
     def generate(
         self,
@@ -132,6 +142,7 @@ class ModelBundle:
         dynamic_threshold: float = 0.0,
         transcript: Optional[str] = None,
         speech_features: Optional[np.ndarray] = None,
+        keep: Optional[dict] = None,
         progress: Optional[Callable] = None,
         cancelled: Optional[Callable[[], bool]] = None,
     ) -> list:
@@ -144,6 +155,9 @@ class ModelBundle:
         resolves them before it calls, so they arrive here already checked).
         speech_features: the (T, F) frame features of a "frames" model, already computed
         (the service's front-end workers); None computes them here from ``transcript``.
+        keep: frames of an existing motion to keep while the others are generated to join
+        them (inpainting): ``exp`` (T, 50), ``pose`` (T, 6) at 25 fps and ``mask`` (T,) bool,
+        True = keep; frame i is the audio's frame i, frames past T are generated.
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -179,13 +193,16 @@ class ModelBundle:
 
         generator = torch.Generator(self.device).manual_seed(int(seed))
         with torch.inference_mode(), self._autocast():
-            feats, n_frames = self._audio_features(audio, transcript, speech_features, on_chunk)
+            # Inpainting windows start at the first new frame, so the last may need one more window of padding.
+            feats, n_frames = self._audio_features(audio, transcript, speech_features, on_chunk,
+                                                   extra_windows=int(keep is not None))
             noise = torch.randn((n_variations, d.n_motions, d.motion_dim), generator=generator, device=self.device)
+            known = None if keep is None else self._known_motion(keep, n_frames)
             vec = sample_motion(
                 self.model, feats.float(), n_frames, torch.from_numpy(person).to(self.device), style is not None,
                 noise, sampler=make_sampler(sampling.sampler, self.schedule), steps=sampling.steps,
                 audio_scale=sampling.audio_scale, style_scale=sampling.style_scale, guidance=guidance,
-                dynamic_threshold=dynamic_threshold, generator=generator, progress=progress, cancelled=cancelled,
+                dynamic_threshold=dynamic_threshold, known=known, generator=generator, progress=progress, cancelled=cancelled,
             )
         motions = []
         for v in vec.float().cpu().numpy():

@@ -26,6 +26,7 @@ from ..speech.whisper import speech_model_name
 from ..speech.workers import Cancelled as SpeechCancelled
 from ..speech.workers import SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
 from ..timebase import FPS, SAMPLE_RATE
+from .takes import KeptTake
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,10 @@ class Runner:
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}", param=exc.param, **limit) from None
         paths = self._check_output(params)
         style = self.style_vector(params["style"])
+        kept = None if params["keep"] is None else KeptTake(params["keep"], bundle.expression_space)
         shape = None if params["shape"] is None else np.asarray(params["shape"], np.float32)
+        if shape is None and kept is not None:
+            shape = kept.shape()  # the new frames are of the same person as the take
 
         limit = min(MAX_AUDIO_SECONDS, float(info.get("max_audio_seconds") or MAX_AUDIO_SECONDS))
 
@@ -274,6 +278,8 @@ class Runner:
             params["audio"], params["start"], params["end"], max_seconds=limit,
             progress=lambda f: report_stage(DECODE, 0, 1, int(f * 100), 100),
         )
+        if kept is not None:
+            kept.check_length(len(audio) / SAMPLE_RATE)
 
         def model_progress(stage, window, n_windows, step, n_steps):
             if stage == AUDIO and speech_features is not None:
@@ -289,8 +295,8 @@ class Runner:
                 audio, style=style, shape=shape, audio_scale=sampling.audio_scale,
                 style_scale=sampling.style_scale, sampler=sampling.sampler, steps=sampling.steps, seed=params["seed"],
                 n_variations=params["n_variations"], dynamic_threshold=params["dynamic_threshold"],
-                transcript=params["transcript"], speech_features=speech_features, progress=model_progress,
-                cancelled=cancelled,
+                transcript=params["transcript"], speech_features=speech_features,
+                keep=None if kept is None else kept.for_model(), progress=model_progress, cancelled=cancelled,
             )
         except ValueError as exc:  # the model's own checks of its inputs
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}") from None
@@ -300,6 +306,8 @@ class Runner:
         for index, (path, motion) in enumerate(zip(paths, motions)):
             pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
             out = motion_io.resample_motion({**motion, "pose": pose}, params["fps"])
+            if kept is not None:
+                out = kept.join(out)
             out["shape"] = shape if shape is not None else motion.get("shape")
             if not (_within(out["exp"]) and _within(out["pose"])):
                 raise fail(ErrorCode.OUTPUT_FAILED, "the model's motion is NaN or infinite for this request, so "
@@ -349,6 +357,7 @@ class Runner:
             "n_variations": params["n_variations"],
             "dynamic_threshold": params["dynamic_threshold"],
             "transcript": params["transcript"],
+            "keep": params["keep"],
             "speech": speech,
             "fps": params["fps"],
             "model": self.bundle.name,

@@ -8,7 +8,7 @@ from backend.model.bundle import ModelBundle
 from backend.model.config import AudioEncoderConfig
 from backend.model.stats import motion_to_vector, vector_to_motion
 
-from helpers import band_energies, random_stats, speech_like, tiny_loaded
+from helpers import band_energies, random_stats, record_calls, speech_like, tiny_loaded
 
 
 def bundle_for(**kwargs):
@@ -38,22 +38,6 @@ def test_same_seed_same_output_and_other_seed_differs(sampler, steps):
     c = bundle.generate(audio, sampler=sampler, steps=steps, seed=8)[0]
     assert np.array_equal(a["exp"], b["exp"]) and np.array_equal(a["pose"], b["pose"])
     assert not np.allclose(a["exp"], c["exp"])
-
-
-FORWARD_ARGUMENTS = ("x_t", "audio_feat", "person", "prev_motion", "prev_audio", "t", "indicator", "cache")
-
-
-def record_calls(bundle):
-    """Every denoiser call's arguments in the order of its signature, then its output."""
-    calls = []
-
-    def record(module, args, kwargs, out):
-        given = dict(zip(FORWARD_ARGUMENTS, args), **kwargs)
-        values = [given.get(name) for name in FORWARD_ARGUMENTS]
-        calls.append([v.clone() if torch.is_tensor(v) else v for v in values] + [out.clone()])
-
-    handle = bundle.model.denoising_net.register_forward_hook(record, with_kwargs=True)
-    return calls, handle
 
 
 @pytest.mark.parametrize("seconds,frames", [(0.04, 1), (3.99, 99), (4.0, 100), (4.04, 101), (10.0, 250)])

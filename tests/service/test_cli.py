@@ -122,3 +122,22 @@ def test_import_checkpoint_prints_one_coded_line_instead_of_a_traceback(tmp_path
         assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
         assert proc.stderr.startswith("error [model_load_failed]: ") and str(path) in proc.stderr
         assert "this pickle runs code" not in proc.stdout and not (tmp_path / "out").exists()
+
+
+def test_regenerate_a_range_of_a_take(checkpoint, audio, tmp_path):
+    take, edit = tmp_path / "take.npz", tmp_path / "take_edit.npz"
+    backend("generate", audio["wav"], "-o", take, "--checkpoint", checkpoint, "--fps", 24)
+    backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--fps", 24, "--seed", 3,
+            "--from-take", take, "--regenerate", 0.5, 1.0)
+    with np.load(take) as before, np.load(edit) as after:
+        assert after["exp"].shape == before["exp"].shape
+        inside = np.zeros(len(before["exp"]), bool)
+        inside[12:24] = True  # 0.5 s to 1.0 s at 24 fps
+        assert np.array_equal(after["exp"][~inside], before["exp"][~inside])
+        assert np.array_equal(after["pose"][~inside], before["pose"][~inside])
+        assert not np.allclose(after["exp"][inside], before["exp"][inside])
+        settings = json.loads(str(after["settings"]))
+    assert settings["keep"] == {"take": str(take), "regenerate": [0.5, 1.0]}
+    proc = backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--regenerate", 0.5, 1.0,
+                   check=False)
+    assert proc.returncode == 1 and "error [invalid_params]" in proc.stderr and "--from-take" in proc.stderr

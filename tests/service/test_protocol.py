@@ -261,3 +261,42 @@ def test_fuzz_style_and_shape_values(kind, values, at):
         assert max(abs(x) for x in vector) > limit and exc.details["param"] in params
     else:
         assert max(abs(x) for x in vector) <= limit
+
+
+def test_keep_is_normalized():
+    base = {"audio": "a.wav", "output": "o.npz"}
+    assert p.validate_params(Method.GENERATE, base)["keep"] is None
+    params = p.validate_params(Method.GENERATE, {**base, "keep": {"take": "t.npz", "regenerate": [1, 2.5]}})
+    assert params["keep"] == {"take": "t.npz", "regenerate": [1.0, 2.5]}
+    params = p.validate_params(Method.GENERATE, {**base, "keep": {"take": "t.npz", "frames": [30, 4, 30]}})
+    assert params["keep"] == {"take": "t.npz", "frames": [4, 30]}
+
+
+@pytest.mark.parametrize("keep, param, needle", [
+    ("t.npz", "keep", "must be an object"),
+    ({"regenerate": [0, 1]}, "keep", '"take"'),
+    ({"take": "", "regenerate": [0, 1]}, "keep", '"take"'),
+    ({"take": "t.npz"}, "keep", "exactly one"),
+    ({"take": "t.npz", "regenerate": [0, 1], "frames": [3]}, "keep", "exactly one"),
+    ({"take": "t.npz", "regenerate": [2, 1]}, "keep", "start < end"),
+    ({"take": "t.npz", "regenerate": [-1, 1]}, "keep", "start < end"),
+    ({"take": "t.npz", "regenerate": [1]}, "keep", "2 numbers"),
+    ({"take": "t.npz", "frames": []}, "keep", "non-empty"),
+    ({"take": "t.npz", "frames": [1.5]}, "keep", "frame numbers"),
+    ({"take": "t.npz", "frames": [True]}, "keep", "frame numbers"),
+    ({"take": "t.npz", "frames": [-2]}, "keep", "frame numbers"),
+    ({"take": "t.npz", "range": [0, 1]}, "keep", "unknown field"),
+    ({"take": "t\x00.npz", "frames": [1]}, "keep", "NUL"),
+])
+def test_invalid_keep_says_what_is_wrong(keep, param, needle):
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "keep": keep})
+    assert info.value.code == ErrorCode.INVALID_PARAMS and info.value.details["param"] == param
+    assert needle in info.value.message
+
+
+def test_keep_refuses_a_head_motion_scale():
+    with pytest.raises(ProtocolError) as info:
+        p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "head_motion_scale": 0.5,
+                                            "keep": {"take": "t.npz", "frames": [0]}})
+    assert info.value.details["param"] == "head_motion_scale" and "with keep" in info.value.message
