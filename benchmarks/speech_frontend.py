@@ -10,7 +10,9 @@ writes the words). Per condition (clean, white noise 20 and 10 dB under the voic
   clean recording (that reference shares pocketsphinx's acoustic model, which flatters it);
 - mouth-class accuracy per 25 fps frame against that reference;
 - wall time of the front-end per second of audio, per recording (fixed costs included) and
-  on one long clip made of all recordings (the throughput of long takes).
+  on one long clip made of all recordings (the throughput of long takes), and the workers'
+  CPU time per second of audio on that clip (what the work costs however busy the machine
+  is: divided by the cores, it is the wall time on an idle machine).
 
 Also printed, for the clean recordings: the phone loop's error rates against the reference
 (which set ``ErrorModel``'s defaults) and the same for the true timings corrupted by
@@ -25,6 +27,7 @@ transcripts; by default the eleven in assets/real_speech.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -146,6 +149,17 @@ def word_errors(reference: list, hypothesis: list) -> tuple[int, int]:
     return previous[-1], len(reference)
 
 
+def workers_cpu_seconds(pool: SpeechWorkers) -> float:
+    """User + system CPU time the pool's worker processes have used (Linux /proc): what the
+    work costs whatever else the machine runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pool.pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def load_recordings(folder: Path, aligner: Recognizer) -> list:
     """[(name, audio, transcript, reference segments)] of the recordings whose transcript aligns."""
     out = []
@@ -166,9 +180,9 @@ def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
     degrade = conditions([a for _, a, _, _ in recordings])
     long_clip = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
     print(f"\n## Real speech, no transcript: {len(recordings)} recordings, {seconds:.1f} s; {workers} workers")
-    print("| condition | front-end | word error rate | p/b/m found | frame accuracy | ms per s (clips) "
-          "| ms per s (one long clip) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| condition | front-end | word error rate | p/b/m found | frame accuracy | wall ms per s (clips) "
+          "| wall ms per s (one long clip) | CPU ms per s (one long clip, all workers) |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, source in front_ends.items():
         pool = SpeechWorkers(workers, words=source).start()
         pool.recognize(recordings[0][1][:16000])  # models loaded: time the work, not the start
@@ -190,12 +204,14 @@ def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
                     f, t = closures(refs[-1], heard[-1], MOUTH_CLASS_INDEX["bilabial"])
                     found, total = found + f, total + t
                 long_noisy = np.clip(degrade[condition](long_clip, 0), -1.0, 1.0).astype(np.float32)
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), workers_cpu_seconds(pool)
                 pool.recognize(long_noisy)
                 long_ms = (time.perf_counter() - started) / (len(long_clip) / 16000) * 1000
+                long_cpu_ms = (workers_cpu_seconds(pool) - cpu) / (len(long_clip) / 16000) * 1000
                 accuracy = np.mean(np.concatenate(refs) == np.concatenate(heard))
                 print(f"| {condition} | {label} | {errors / max(words, 1):.2f} | {found}/{total} ({found / total:.2f}) "
-                      f"| {accuracy:.2f} | {wall / seconds * 1000:.0f} | {long_ms:.0f} |", flush=True)
+                      f"| {accuracy:.2f} | {wall / seconds * 1000:.0f} | {long_ms:.0f} | {long_cpu_ms:.0f} |",
+                      flush=True)
         finally:
             pool.close()
 

@@ -14,9 +14,9 @@ noise the phone loop goes astray while the true words still fit. Whisper's words
 or agree and nearly fit: an English-only model writes English words whatever the language,
 and those do not fit Spanish or German speech. When the alignment is refused or fails, it
 is tried again on denoised audio (first, when the chunk sounds noisy;
-``backend.speech.denoise``); if that fails too, pocketsphinx's own words are tried (where
-Whisper misheard a word so badly that the aligner fails) and must agree and fit; last, the
-phone loop's answer is used, so there is always a result.
+``backend.speech.denoise``); if that fails too, pocketsphinx's own words are tried on
+clean audio (where Whisper misheard a word so badly that the aligner fails) and must agree
+and fit; last, the phone loop's answer is used, so there is always a result.
 
 Words are pronounced by pocketsphinx's English dictionary, or by espeak-ng: for words it
 lacks, and for every word of a language other than English (a multilingual Whisper model
@@ -178,9 +178,10 @@ class Recognizer:
             words, language, source = self._heard(audio)
         # Under noise the aligner does better on denoised audio, on clean audio worse: the
         # other version is the second try. The first one tried gives the fallback.
+        noisy = denoiser.sounds_noisy(audio)
         order = (False,)
         if words and denoiser.available():
-            order = (True, False) if denoiser.sounds_noisy(audio) else (False, True)
+            order = (True, False) if noisy else (False, True)
         fallback = None
         for use_denoised in order:
             heard = denoiser.denoise(audio) if use_denoised else audio
@@ -192,9 +193,11 @@ class Recognizer:
                 return ChunkResult(tidy_chunk(segments, offset, duration), duration, source, words, language,
                                    use_denoised)
         heard, heard_loop = fallback
-        if source == WHISPER and language == "en":
+        if source == WHISPER and language == "en" and not noisy:
             # A second opinion before the phone loop: where Whisper misheard a word badly
             # enough that the aligner fails, pocketsphinx's own words may still place it.
+            # Not under noise, where its words are mostly wrong (word error rate 0.4-0.95)
+            # and the decoding costs more than all the rest.
             other = self._pocketsphinx_words(audio)
             aligned = self.align_words(heard, other, POCKETSPHINX, offset, language, heard_loop) \
                 if other and other != words else None
