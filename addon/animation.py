@@ -2,7 +2,10 @@
 
 ``write_motion`` never overwrites an artist's animation: an Action that is not ours is
 pushed down onto the NLA (where it keeps playing under ours) before a new Action is
-assigned; an Action we wrote before (marked with ``OURS_PROP``) is replaced. Shape-key
+assigned; an Action we wrote before (marked with ``OURS_PROP``) is replaced, or with
+``keep_previous`` kept in the file (a fake user) for going back to it. Keys are one per
+frame (linear), or with ``tolerance`` the fewest Bezier keys within it per curve
+(``core.key_reduction``), for animators to edit. Shape-key
 curves go to each mesh's Key datablock, bone curves to the armature object. Blender 4.4+
 gets slotted Actions (layer, keyframe strip, channelbag), 4.2 the legacy fcurves. Keys go
 in with ``keyframe_points.add`` + ``foreach_set``: a ten-minute take writes in well under
@@ -17,13 +20,15 @@ import numpy as np
 
 from ..backend.expression_spaces import EXPRESSION_DIM
 from ..backend.timebase import FPS
-from .core import rig_math
+from .core import key_reduction, rig_math
 from .rigs import RigError, rig_spec
 
 OURS_PROP = "diffposetalk_take"
 SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
 _INTERPOLATION = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items
 LINEAR = _INTERPOLATION["LINEAR"].value
+BEZIER = _INTERPOLATION["BEZIER"].value
+ALIGNED = bpy.types.Keyframe.bl_rna.properties["handle_left_type"].enum_items["ALIGNED"].value
 
 
 @dataclass
@@ -33,6 +38,9 @@ class WriteResult:
     pushed_down: list = field(default_factory=list)   # names of Actions moved onto the NLA
     frame_start: float = 0.0
     frame_end: float = 0.0
+    keys: int = 0             # keys written, all curves
+    frame_keys: int = 0       # what one key per frame on every curve would have been
+    max_error: float = 0.0    # largest difference of a reduced curve from the motion at a frame
 
 
 def _key_path(name):
@@ -68,13 +76,16 @@ def _existing_fcurves(id_block):
     return {(fc.data_path, fc.array_index): fc for fc in curves}
 
 
-def _new_action(id_block, name):
-    """Give ``id_block`` a fresh Action of ours; push a foreign one onto the NLA first."""
+def _new_action(id_block, name, keep_previous=False):
+    """Give ``id_block`` a fresh Action of ours; push a foreign one onto the NLA first.
+    keep_previous: an Action of ours that it replaces gets a fake user instead of going."""
     ad = id_block.animation_data or id_block.animation_data_create()
     previous = ad.action
     pushed = None
     if previous is not None:
         if previous.get(OURS_PROP):
+            if keep_previous:
+                previous.use_fake_user = True
             ad.action = None
             if previous.users == 0:
                 bpy.data.actions.remove(previous)
@@ -100,18 +111,34 @@ def _new_action(id_block, name):
     return action, slot, pushed
 
 
-def _write_curve(fcurves, path, index, frames, values, group=None):
+def _write_curve(fcurves, path, index, frames, values, result, group=None, tolerance=None):
+    """One curve: a key per frame, or the reduced Bezier keys within ``tolerance``."""
     if SLOTTED:
         fc = fcurves.new(path, index=index)
     else:
         fc = fcurves.new(path, index=index, action_group=group or "")
-    n = len(frames)
-    fc.keyframe_points.add(n)
-    fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
-    fc.keyframe_points.foreach_set("interpolation", np.full(n, LINEAR, np.int32))
-    # Keys are already sorted, so only the handles need computing (cheaper than update()).
-    if hasattr(fc.keyframe_points, "handles_recalc"):
-        fc.keyframe_points.handles_recalc()
+    points = fc.keyframe_points
+    result.frame_keys += len(frames)
+    if tolerance is None:
+        n = len(frames)
+        points.add(n)
+        points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+        points.foreach_set("interpolation", np.full(n, LINEAR, np.int32))
+    else:
+        reduced = key_reduction.reduce_keys(frames, values, tolerance)
+        n = len(reduced.keys)
+        points.add(n)
+        points.foreach_set("co", reduced.co.astype(np.float32).ravel())
+        points.foreach_set("interpolation", np.full(n, BEZIER, np.int32))
+        for side, handles in (("left", reduced.handle_left), ("right", reduced.handle_right)):
+            points.foreach_set(f"handle_{side}_type", np.full(n, ALIGNED, np.int32))
+            points.foreach_set(f"handle_{side}", handles.astype(np.float32).ravel())
+        result.max_error = max(result.max_error, reduced.max_error)
+    result.keys += n
+    # Keys are already sorted, so only the handles need computing (cheaper than update());
+    # aligned handles that are aligned already stay where they are.
+    if hasattr(points, "handles_recalc"):
+        points.handles_recalc()
     else:
         fc.update()
 
@@ -124,8 +151,12 @@ def _widen_slider(block, values):
         block.slider_max = min(10.0, np.ceil(high))
 
 
-def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action_name: str) -> WriteResult:
-    """Key ``motion`` onto ``rig`` (its armature or a mesh) from ``frame_start`` at ``scene_fps``."""
+def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action_name: str,
+                 keep_previous: bool = False, tolerance: float | None = None) -> WriteResult:
+    """Key ``motion`` onto ``rig`` (its armature or a mesh) from ``frame_start`` at ``scene_fps``;
+    ``keep_previous``: keep the Actions of ours it replaces in the file (see ``_new_action``);
+    ``tolerance``: reduced keys, each curve within it (in the curve's own units: shape-key
+    value, quaternion component) at every frame; None: a key per frame."""
     spec, armature, meshes = rig_spec(rig)
     curves = rig_math.motion_to_curves(motion, spec, frame_start, scene_fps)
     frames = curves.frames
@@ -138,22 +169,23 @@ def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action
         for name, values in mine.items():
             _widen_slider(key.key_blocks[name], values)
         label = action_name if armature is None and len(meshes) == 1 else f"{action_name} ({mesh.name} shape keys)"
-        action, slot, pushed = _new_action(key, label)
+        action, slot, pushed = _new_action(key, label, keep_previous)
         fcurves = _fcurve_collection(action, slot)
         for name, values in mine.items():
-            _write_curve(fcurves, _key_path(name), 0, frames, values)
+            _write_curve(fcurves, _key_path(name), 0, frames, values, result, tolerance=tolerance)
         result.actions.append(action.name)
         result.pushed_down += [pushed] if pushed else []
     bones = list(dict.fromkeys([*curves.rotations, *curves.locations]))
     if armature is not None and bones:
-        action, slot, pushed = _new_action(armature, action_name)
+        action, slot, pushed = _new_action(armature, action_name, keep_previous)
         fcurves = _fcurve_collection(action, slot)
         for bone in bones:
             armature.pose.bones[bone].rotation_mode = "QUATERNION"
             for prop, table in (("rotation_quaternion", curves.rotations), ("location", curves.locations)):
                 if bone in table:
                     for i, values in enumerate(np.asarray(table[bone]).T):
-                        _write_curve(fcurves, _bone_path(bone, prop), i, frames, values, group=bone)
+                        _write_curve(fcurves, _bone_path(bone, prop), i, frames, values, result, group=bone,
+                                     tolerance=tolerance)
         result.actions.insert(0, action.name)
         result.pushed_down += [pushed] if pushed else []
     if not result.actions:

@@ -5,7 +5,10 @@ the backend), then submits a job and returns: Blender stays responsive while the
 works. ``service.drain_events`` hands the finished job to ``apply_job`` on the main
 thread (``register`` installs it as the handler of generate jobs), which writes variation 1
 as one undo step and keeps the take in ``TAKES``; Show Variation writes another one.
-Nothing is written to the scene for a job that failed or was cancelled.
+Regenerate Range sends the shown variation back with the range to generate again (the
+protocol's ``keep``); the result becomes another variation, written as a new Action, and
+the Action it replaces is kept in the file. Nothing is written to the scene for a job that
+failed or was cancelled.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from .reporting import Checked, fail, succeed, tell
 log = logging.getLogger(__name__)
 
 JOB_KIND = "generate"
+REGENERATE_KIND = "regenerate"
+BUSY = "A lip-sync job is running; wait for it or cancel it"
 TAKES = Takes()  # the last job's variations
 
 
@@ -116,19 +121,19 @@ def build_request(context, rig):
     return params, job_context
 
 
-def apply_job(job):
-    """Main thread: write a finished job's first variation, or tell why there is none."""
-    context = bpy.context
+def _finished_motions(context, job):
+    """(scene, rig, motions) of a finished job, its files removed; None (and the panel
+    says why) when it failed, was cancelled, or its result or rig is not usable."""
     outputs = (job.result or {}).get("outputs", [])
     if job.state != DONE:
         tell(context, "Lip-sync cancelled" if job.state == CANCELLED else f"Lip-sync failed: {job.message}", error=True)
-        return
+        return None
     try:
         motions = [motion_io.load_motion(path) for path in outputs]
     except motion_io.MotionFileError as exc:  # checked like any clip: shapes, NaN, frame rate, space
         tell(context, f"Lip-sync failed: the backend's result is not a usable motion ({exc}); nothing was written",
              error=True)
-        return
+        return None
     finally:
         for path in outputs:
             Path(path).unlink(missing_ok=True)
@@ -136,7 +141,17 @@ def apply_job(job):
     rig = bpy.data.objects.get(job.context["rig"])
     if scene is None or rig is None:
         tell(context, "Lip-sync finished, but its scene or rig is gone; nothing was written", error=True)
+        return None
+    return scene, rig, motions
+
+
+def apply_job(job):
+    """Main thread: write a finished job's first variation, or tell why there is none."""
+    context = bpy.context
+    finished = _finished_motions(context, job)
+    if finished is None:
         return
+    scene, rig, motions = finished
     TAKES.replace(motions, **job.context)
     try:
         result = _write(scene, rig, 0)
@@ -145,13 +160,24 @@ def apply_job(job):
         tell(context, f"Could not write the lip-sync to {rig.name!r}: {exc}", error=True)
         return
     frames = len(motions[0]["exp"])
-    tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}")
+    tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}"
+         + keys_line(result))
 
 
-def _write(scene, rig, index):
-    result = animation.write_motion(rig, TAKES.motion(index), TAKES.frame_start, TAKES.fps, TAKES.action_name)
-    TAKES.shown = index
+def keys_line(result) -> str:
+    """What the keys of a write are: '' for one per frame, else how many and their error."""
+    if result.keys == result.frame_keys:
+        return ""
+    return (f"; {result.keys} keys, {100 * result.keys / max(result.frame_keys, 1):.0f} % of one per frame, "
+            f"off by at most {result.max_error:.4f}")
+
+
+def _write(scene, rig, index, keep_previous=False):
     settings = scene.diffposetalk
+    result = animation.write_motion(rig, TAKES.motion(index), TAKES.frame_start, TAKES.fps, TAKES.action_name,
+                                    keep_previous=keep_previous,
+                                    tolerance=settings.key_tolerance if settings.reduce_keys else None)
+    TAKES.shown = index
     settings.take_rig = rig.name
     settings.take_frame_start = int(round(result.frame_start))
     settings.take_frame_end = int(round(result.frame_end))
@@ -165,23 +191,68 @@ def _write(scene, rig, index):
 
 def show_variation(index):
     """Replace our Action with variation ``index`` of the last take (one undo step);
-    raises GenerationError when it cannot."""
+    returns the write's result; raises GenerationError when it cannot."""
     scene = bpy.data.scenes.get(TAKES.scene)
     rig = bpy.data.objects.get(TAKES.rig)
     if scene is None or rig is None:
         raise GenerationError("The rig of these variations is gone")
     try:
-        _write(scene, rig, index)
+        return _write(scene, rig, index)
     except (rigs.RigError, ValueError, IndexError) as exc:
         raise GenerationError(f"Could not write variation {index + 1}: {exc}") from None
 
 
+def regenerate_request(first: int, last: int):
+    """(params, job context) that regenerate scene frames ``first``..``last`` of the shown
+    variation; raises GenerationError. The take goes to the backend as a file."""
+    if TAKES.count == 0:
+        raise GenerationError("There is no take to edit: generate lip-sync first")
+    try:
+        seconds = TAKES.range_seconds(first, last)
+    except ValueError as exc:
+        raise GenerationError(str(exc)) from None
+    takes = common.user_dir("takes")
+    take_file = takes / f"{uuid.uuid4().hex}_take.npz"
+    motion_io.save_motion(take_file, TAKES.motion(TAKES.shown))
+    params = dict(TAKES.request, output=str(takes / f"{uuid.uuid4().hex}.npz"), n_variations=1,
+                  head_motion_scale=1.0,  # the take carries its head motion already
+                  seed=(TAKES.request.get("seed", 0) + 1 + TAKES.edits) % 2**32,  # new frames, not the old ones
+                  keep={"take": str(take_file), "regenerate": seconds})
+    job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file), "frames": [first, last]}
+    return params, job_context
+
+
+def apply_regenerated(job):
+    """Main thread: the regenerated take becomes another variation, written as a new Action."""
+    context = bpy.context
+    Path(job.context["take_file"]).unlink(missing_ok=True)
+    finished = _finished_motions(context, job)
+    if finished is None:
+        return
+    scene, rig, motions = finished
+    if TAKES.count == 0 or TAKES.rig != rig.name:
+        tell(context, "The take was let go while its range was regenerated; nothing was written", error=True)
+        return
+    index = TAKES.add(motions[0])
+    try:
+        result = _write(scene, rig, index, keep_previous=True)
+    except (rigs.RigError, ValueError) as exc:
+        TAKES.motions.pop()
+        tell(context, f"Could not write the regenerated take to {rig.name!r}: {exc}", error=True)
+        return
+    first, last = job.context["frames"]
+    tell(context, f"Regenerated frames {first}-{last} as variation {index + 1} in {result.action_name}; the take "
+         "before is kept as a variation and as its Action" + keys_line(result))
+
+
 def register():
     service.JOB_HANDLERS[JOB_KIND] = apply_job
+    service.JOB_HANDLERS[REGENERATE_KIND] = apply_regenerated
 
 
 def unregister():
     service.JOB_HANDLERS.pop(JOB_KIND, None)
+    service.JOB_HANDLERS.pop(REGENERATE_KIND, None)
     TAKES.clear()
 
 
@@ -197,7 +268,7 @@ class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
     @classmethod
     def disabled_reason(cls, context):
         if service.SESSION.busy:
-            return "A lip-sync job is running; wait for it or cancel it"
+            return BUSY
         if context.object is None:
             return "Select the rig to animate (its mesh or armature)"
         return None
@@ -243,6 +314,42 @@ class DIFFPOSETALK_OT_cancel(Checked, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DIFFPOSETALK_OT_regenerate_range(Checked, bpy.types.Operator):
+    """Generate the frames From-To of the take shown again, joining the motion kept around them; the result is a new variation and the take before stays"""
+
+    bl_idname = "diffposetalk.regenerate_range"
+    bl_label = "Regenerate Range"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def disabled_reason(cls, context):
+        if service.SESSION.busy:
+            return BUSY
+        if TAKES.count == 0:
+            return "There is no take in this session to edit: generate lip-sync first"
+        settings = context.scene.diffposetalk
+        try:
+            TAKES.range_seconds(settings.regenerate_frame_start, settings.regenerate_frame_end)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def execute(self, context):
+        settings = context.scene.diffposetalk
+        try:
+            params, job_context = regenerate_request(settings.regenerate_frame_start, settings.regenerate_frame_end)
+        except (GenerationError, OSError) as exc:
+            return fail(self, context, str(exc))
+        try:
+            service.submit(common.preferences(context), REGENERATE_KIND, protocol.Method.GENERATE, params,
+                           job_context)
+        except service.NotReady as exc:
+            Path(job_context["take_file"]).unlink(missing_ok=True)
+            return fail(self, context, str(exc))
+        tell(context, "Regenerating the range...", report=False)
+        return {"FINISHED"}
+
+
 class _ChoosingVariation(Checked):
     @classmethod
     def disabled_reason(cls, context):
@@ -260,10 +367,30 @@ class DIFFPOSETALK_OT_show_variation(_ChoosingVariation, bpy.types.Operator):
 
     def execute(self, context):
         try:
-            show_variation(self.index)
+            result = show_variation(self.index)
         except GenerationError as exc:
             return fail(self, context, str(exc))
-        return succeed(self, context, f"Showing variation {self.index + 1} of {TAKES.count}")
+        return succeed(self, context, f"Showing variation {self.index + 1} of {TAKES.count}" + keys_line(result))
+
+
+class DIFFPOSETALK_OT_rewrite_keys(Checked, bpy.types.Operator):
+    """Write the take shown again with the current key settings: a key per frame, or reduced keys within the tolerance (the full-rate take is kept in the session)"""
+
+    bl_idname = "diffposetalk.rewrite_keys"
+    bl_label = "Rewrite Keys"
+    bl_options = {"INTERNAL"}  # its own undo step is pushed when the take is written
+
+    @classmethod
+    def disabled_reason(cls, context):
+        return None if TAKES.count else "There is no take in this session to rewrite: generate lip-sync first"
+
+    def execute(self, context):
+        try:
+            result = show_variation(TAKES.shown)
+        except GenerationError as exc:
+            return fail(self, context, str(exc))
+        return succeed(self, context, f"Rewrote the keys of variation {TAKES.shown + 1}: {result.keys} keys"
+                       + keys_line(result))
 
 
 class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
@@ -278,5 +405,5 @@ class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
         return succeed(self, context, f"Kept variation {kept + 1}")
 
 
-CLASSES = (DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_show_variation,
-           DIFFPOSETALK_OT_keep_variation)
+CLASSES = (DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_regenerate_range,
+           DIFFPOSETALK_OT_show_variation, DIFFPOSETALK_OT_rewrite_keys, DIFFPOSETALK_OT_keep_variation)

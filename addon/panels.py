@@ -150,6 +150,18 @@ class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
             return
         layout.label(text=f"{settings.take_rig}: frames {settings.take_frame_start}-{settings.take_frame_end}")
         takes = generation.TAKES
+        if takes.count:
+            col = layout.column(align=True)
+            row = col.row(align=True)
+            row.prop(settings, "regenerate_frame_start")
+            row.prop(settings, "regenerate_frame_end")
+            col.operator(generation.DIFFPOSETALK_OT_regenerate_range.bl_idname, icon="FILE_REFRESH")
+        col = layout.column(align=True)
+        col.prop(settings, "reduce_keys")
+        if settings.reduce_keys:
+            col.prop(settings, "key_tolerance")
+        if takes.count:
+            col.operator(generation.DIFFPOSETALK_OT_rewrite_keys.bl_idname, icon="KEYFRAME")
         if takes.count > 1:
             row = layout.row(align=True)
             for k in range(takes.count):

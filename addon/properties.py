@@ -98,6 +98,20 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
     )
     mapping_text: PointerProperty(name="Mapping", type=bpy.types.Text)
     export_path: StringProperty(name="FBX File", subtype="FILE_PATH", default="//lip_sync.fbx")
+    regenerate_frame_start: IntProperty(
+        name="From", default=1, description="First scene frame of the take to generate again")
+    regenerate_frame_end: IntProperty(
+        name="To", default=25, description="Last scene frame of the take to generate again (included)")
+    reduce_keys: BoolProperty(
+        name="Editable Keys", default=False,
+        description="Write the fewest Bezier keys that stay within the tolerance instead of a key on every frame; "
+        "the full-rate take stays in the session (Rewrite Keys) and the FBX export bakes every frame anyway",
+    )
+    key_tolerance: FloatProperty(
+        name="Tolerance", default=0.01, min=0.0001, max=0.5, precision=4, step=0.1,
+        description="How far a reduced curve may be from the generated motion at any frame, in the curve's own "
+        "units (shape-key value, rotation quaternion component)",
+    )
     # The last take written (what Bake & Export FBX exports).
     take_rig: StringProperty(name="Take Rig")
     take_frame_start: IntProperty(name="Take Start")

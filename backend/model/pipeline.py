@@ -7,7 +7,7 @@ padded (indicator 0) and the padding is cut. The same initial noise is used for 
 window, as in the reference.
 
 Inpainting (``KnownMotion``: regenerate a range of a take, or keep some of its frames):
-the known frames constrain every denoising step as in RePaint (Lugmayr et al. 2022, eq. 8):
+the known frames constrain every denoising step as in RePaint (Lugmayr et al. 2022):
 after each step their part of x_t is replaced by the known motion noised to the step's
 level, q(x_t | x_0) (Ho et al. 2020, eq. 4), so the network sees the kept motion on both
 sides of the new frames at every noise level. Only the windows around the new frames are

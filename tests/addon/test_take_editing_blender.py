@@ -1,0 +1,138 @@
+"""Editing a take in real bpy with the real backend: Regenerate Range writes a new take
+whose keys outside the range are the old ones and inside are new, and loses nothing."""
+import pytest
+
+from addon_fixtures import blender_addon, extension_zip, tiny_arkit_checkpoint  # noqa: F401
+
+REGENERATE = """
+scene.render.fps = 24
+settings = scene.diffposetalk
+settings.audio_source = "FILE"  # 4.2's bpy has no sound strips
+settings.audio_file = str(write_wav(TMP / "line.wav", 2.0))
+settings.file_frame_start = 11
+settings.quality = "CUSTOM"
+settings.steps = ARGS["steps"]
+settings.head_motion_scale = 0.5  # the edit leaves the take's head motion as it is
+rig.select_set(True); bpy.context.view_layer.objects.active = rig
+regenerate = generation.DIFFPOSETALK_OT_regenerate_range
+
+
+def written():
+    # (data path, index) -> keys of every curve on the rig's Actions of ours
+    curves = {}
+    for idblock in [rig] + [o.data.shape_keys for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys]:
+        for fc in fcurves(idblock):
+            curves[(fc.data_path, fc.array_index)] = keys(fc)
+    return curves
+
+
+out = {"no_take": regenerate.disabled_reason(bpy.context)}
+assert generate() is None
+drain(timeout=900)
+before, actions_before = written(), sorted(a.name for a in bpy.data.actions)
+out["take"] = [settings.take_frame_start, settings.take_frame_end]
+settings.regenerate_frame_start, settings.regenerate_frame_end = 5, 20
+out["outside"] = regenerate.disabled_reason(bpy.context)
+settings.regenerate_frame_start, settings.regenerate_frame_end = 25, 40
+out["ready"] = regenerate.disabled_reason(bpy.context)
+bpy.ops.diffposetalk.regenerate_range()
+sent = service.SESSION.job.steps[-1][1]
+out["sent"] = [sent["keep"]["regenerate"], sent["head_motion_scale"], sent["seed"], sent["n_variations"]]
+drain(timeout=900)
+out["message"] = wm.diffposetalk.message
+after = written()
+out["curves"] = [len(before), sorted(before) == sorted(after)]
+inside, outside_same, inside_same = [], [], []
+for path, old in before.items():
+    new = after[path]
+    frames = old[:, 0]
+    keep = (frames < 25) | (frames > 40)
+    out.setdefault("frames_same", []).append(bool((new[:, 0] == frames).all()))
+    outside_same.append(bool((new[keep, 1] == old[keep, 1]).all()))
+    inside.append(float(abs(new[~keep, 1] - old[~keep, 1]).max()))
+out["outside_same"] = all(outside_same)
+out["inside_changed"] = max(inside)
+out["variations"] = [generation.TAKES.count, generation.TAKES.shown]
+out["actions"] = [actions_before, sorted(a.name for a in bpy.data.actions),
+                  sorted(a.name for a in bpy.data.actions if a.use_fake_user)]
+bpy.ops.diffposetalk.show_variation(index=0)
+out["back_to_first"] = all((written()[path] == old).all() for path, old in before.items())
+result(out)
+"""
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_regenerate_range_keeps_the_keys_outside_it(blender_addon, tiny_arkit_checkpoint):
+    out = blender_addon(REGENERATE, backend="real", rig=True, checkpoint=tiny_arkit_checkpoint, steps=4)
+    assert out["no_take"] == "There is no take in this session to edit: generate lip-sync first"
+    assert out["take"] == [11, 58]  # 2 s at 24 fps from frame 11
+    assert "not all in the take" in out["outside"] and out["ready"] is None
+    assert out["sent"][0] == pytest.approx([14 / 24, 30 / 24]), "frames 25..40 are the take's seconds 14/24..30/24"
+    assert out["sent"][1:] == [1.0, 1, 1]
+    assert out["message"].startswith("Regenerated frames 25-40 as variation 2"), out["message"]
+    assert out["curves"][0] > 50 and out["curves"][1], "the same curves, one key per frame"
+    assert all(out["frames_same"])
+    assert out["outside_same"], "keys outside the range are the old ones, exactly"
+    assert out["inside_changed"] > 1e-3, "keys inside the range are new"
+    assert out["variations"] == [2, 1]
+    before, after, kept = out["actions"]
+    assert set(before) < set(after) and len(after) == len(before) * 2, "a new Action per curve owner"
+    assert set(before) <= set(kept), "the take before is kept in the file"
+    assert out["back_to_first"], "the first take is there to go back to"
+
+
+EDITABLE_KEYS = """
+rigs = importlib.import_module(PKG + ".addon.rigs")
+rig_math = importlib.import_module(PKG + ".addon.core.rig_math")
+scene.render.fps = 25
+settings = scene.diffposetalk
+settings.audio_source = "FILE"
+settings.audio_file = str(write_wav(TMP / "line.wav", 3.0))
+settings.quality = "CUSTOM"
+settings.steps = ARGS["steps"]
+settings.reduce_keys, settings.key_tolerance = True, ARGS["tolerance"]
+rig.select_set(True); bpy.context.view_layer.objects.active = rig
+assert generate() is None
+drain(timeout=900)
+out = {"message": wm.diffposetalk.message}
+spec, armature, meshes = rigs.rig_spec(rig)
+expected = rig_math.motion_to_curves(generation.TAKES.motion(0), spec, generation.TAKES.frame_start,
+                                     generation.TAKES.fps)
+frames = expected.frames
+
+
+def check():
+    curves = {fc.data_path: fc for mesh in meshes for fc in fcurves(mesh.data.shape_keys)}
+    curves.update({(fc.data_path, fc.array_index): fc for fc in fcurves(armature)})
+    wanted = [(curves[f'key_blocks["{name}"].value'], values) for name, values in expected.shape_keys.items()]
+    wanted += [(curves[(f'pose.bones["{bone}"].rotation_quaternion', i)], quats[:, i])
+               for bone, quats in expected.rotations.items() for i in range(4)]
+    errors = [max(abs(fc.evaluate(float(f)) - v) for f, v in zip(frames, values)) for fc, values in wanted]
+    points = [p for fc, _ in wanted for p in fc.keyframe_points]
+    return {"curves": len(wanted), "keys": len(points), "error": max(errors),
+            "interpolation": sorted({p.interpolation for p in points}),
+            "handles": sorted({p.handle_left_type for p in points} | {p.handle_right_type for p in points})}
+
+
+out["reduced"] = check()
+settings.reduce_keys = False
+bpy.ops.diffposetalk.rewrite_keys()
+out["rewritten"] = [wm.diffposetalk.message, check()]
+out["frames"] = len(frames)
+result(out)
+"""
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_editable_keys_stay_within_the_tolerance_and_the_full_take_comes_back(blender_addon, tiny_arkit_checkpoint):
+    tolerance = 0.02
+    out = blender_addon(EDITABLE_KEYS, backend="real", rig=True, checkpoint=tiny_arkit_checkpoint, steps=4,
+                        tolerance=tolerance)
+    reduced, (message, full) = out["reduced"], out["rewritten"]
+    assert "% of one per frame, off by at most" in out["message"], out["message"]
+    assert reduced["interpolation"] == ["BEZIER"] and reduced["handles"] == ["ALIGNED"]
+    assert reduced["error"] <= tolerance + 1e-5, "Blender's own evaluation of the curves is within the tolerance"
+    assert reduced["keys"] < reduced["curves"] * out["frames"]
+    assert message.startswith("Rewrote the keys of variation 1")
+    assert full["keys"] == full["curves"] * out["frames"] and full["interpolation"] == ["LINEAR"]
+    assert full["error"] < 1e-5, "the full-rate take is still there"
