@@ -1,9 +1,6 @@
 """Exceptions of the model package (standard library only, so callers can catch them
 without importing torch)."""
-
-
-class Cancelled(Exception):
-    """Generation was stopped because ``cancelled()`` returned True."""
+from ..cancellation import Cancelled  # noqa: F401  (generation stops with it too)
 
 
 class CheckpointError(Exception):

@@ -23,7 +23,6 @@ from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, ST
                         ProtocolError)
 from ..speech.features import features_from_recognition
 from ..speech.whisper import speech_model_name
-from ..speech.workers import Cancelled as SpeechCancelled
 from ..speech.workers import SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
 from ..timebase import FPS, SAMPLE_RATE
 from .takes import KeptTake
@@ -79,8 +78,6 @@ class Runner:
         report_stage(AUDIO, 0, 1, 0, 1)
         try:
             recognition = self.speech.recognize(audio, transcript, progress=chunk_done, cancelled=cancelled)
-        except SpeechCancelled:
-            raise Cancelled("cancelled") from None
         except SpeechModelUnavailable as exc:
             raise fail(ErrorCode.MODEL_LOAD_FAILED, f"{exc}", part="speech front-end") from None
         except SpeechWorkerError as exc:

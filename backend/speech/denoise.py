@@ -99,12 +99,11 @@ def denoise(audio: np.ndarray) -> np.ndarray:
     out = np.empty_like(signal)
     state = lib.rnnoise_create(None)
     try:
+        step = frame * signal.itemsize
+        source, target = signal.ctypes.data, out.ctypes.data
         pointer = ctypes.POINTER(ctypes.c_float)
-        for start in range(0, n, frame):
-            block = np.ascontiguousarray(signal[start:start + frame])
-            result = np.empty(frame, dtype=np.float32)
-            lib.rnnoise_process_frame(state, result.ctypes.data_as(pointer), block.ctypes.data_as(pointer))
-            out[start:start + frame] = result
+        for offset in range(0, n * signal.itemsize, step):  # frame by frame, in place in the arrays
+            lib.rnnoise_process_frame(state, ctypes.cast(target + offset, pointer), ctypes.cast(source + offset, pointer))
     finally:
         lib.rnnoise_destroy(state)
     # it emits the odd NaN sample

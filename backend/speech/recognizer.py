@@ -25,6 +25,7 @@ says which), in that language's phonemes mapped onto the phone set.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -172,7 +173,6 @@ class Recognizer:
         from backend.speech import denoise as denoiser
 
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        duration = len(audio) / SAMPLE_RATE
         source, language = TRANSCRIPT, "en"
         if words is None:
             words, language, source = self._heard(audio)
@@ -189,9 +189,7 @@ class Recognizer:
             fallback = fallback or (heard, heard_loop)
             aligned = self.align_words(heard, words, source, offset, language, heard_loop) if words else None
             if aligned is not None:
-                segments = _quiet_is_silence(aligned, heard, offset)
-                return ChunkResult(tidy_chunk(segments, offset, duration), duration, source, words, language,
-                                   use_denoised)
+                return _chunk_result(aligned, heard, offset, source, words, language, use_denoised)
         heard, heard_loop = fallback
         if source == WHISPER and language == "en" and not noisy:
             # A second opinion before the phone loop: where Whisper misheard a word badly
@@ -202,11 +200,8 @@ class Recognizer:
             aligned = self.align_words(heard, other, POCKETSPHINX, offset, language, heard_loop) \
                 if other and other != words else None
             if aligned is not None:
-                segments = _quiet_is_silence(aligned, heard, offset)
-                return ChunkResult(tidy_chunk(segments, offset, duration), duration, POCKETSPHINX, other, language,
-                                   heard is not audio)
-        segments = _quiet_is_silence(heard_loop.segments, heard, offset)
-        return ChunkResult(tidy_chunk(segments, offset, duration), duration, PHONE_LOOP_ONLY, words, language)
+                return _chunk_result(aligned, heard, offset, POCKETSPHINX, other, language, heard is not audio)
+        return _chunk_result(heard_loop.segments, heard, offset, PHONE_LOOP_ONLY, words, language, False)
 
     def _heard(self, audio: np.ndarray) -> tuple:
         """(words, language, source) heard in ``audio`` by this recognizer's word source."""
@@ -326,10 +321,15 @@ def recognize_chunks(run, audio: np.ndarray, transcript: str | None = None) -> R
     return Recognition(tidy_segments(segments, duration), aligned, results)
 
 
-def tidy_chunk(segments: list, offset: float, duration: float) -> list:
-    """Contiguous segments over one chunk, in the whole audio's time."""
-    local = tidy_segments([(p, a - offset, b - offset) for p, a, b in segments], duration)
-    return [(p, a + offset, b + offset) for p, a, b in local]
+def _chunk_result(segments: list, audio: np.ndarray, offset: float, source: str, words: list, language: str,
+                  denoised: bool) -> ChunkResult:
+    """A chunk's answer: its segments with the quiet made silent, contiguous over the chunk
+    in the whole audio's time."""
+    duration = len(audio) / SAMPLE_RATE
+    heard = _quiet_is_silence(segments, audio, offset)
+    local = tidy_segments([(p, a - offset, b - offset) for p, a, b in heard], duration)
+    return ChunkResult([(p, a + offset, b + offset) for p, a, b in local], duration, source, words, language,
+                       denoised)
 
 
 def _pcm(audio: np.ndarray) -> np.ndarray:
@@ -376,8 +376,10 @@ def _phone(name: str) -> str:
     return name if name in PHONE_INDEX else SILENCE
 
 
-def _pronounce(word: str, voice: str = "en-us") -> list:
-    """Pronunciation of a word as espeak-ng's ``voice`` says it, in the phone set."""
+@functools.lru_cache(maxsize=4096)
+def _pronounce(word: str, voice: str = "en-us") -> tuple:
+    """Pronunciation of a word as espeak-ng's ``voice`` says it, in the phone set
+    (remembered: every aligner and every chunk asks for the same words again)."""
     from backend.speech.espeak import EspeakError, synthesize
 
     try:
@@ -391,7 +393,7 @@ def _pronounce(word: str, voice: str = "en-us") -> list:
             phones += [p for p in ipa_to_phones(ipa) if p != SILENCE]
         except UnknownPhonemeError:
             phones.append("AH")  # a sound the table lacks still takes time
-    return phones or ["AH"]
+    return tuple(phones) or ("AH",)
 
 
 def share_words(words: list, heard: list) -> list:

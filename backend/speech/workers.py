@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.cancellation import Cancelled
 from backend.speech.recognizer import WHISPER, Recognition, recognize_chunks
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ MAX_WORKERS = 4
 POLL_S = 0.05  # how often a waiting job looks at its cancel flag
 STOP_GRACE_S = 0.5  # a worker asked to stop gets this long before it is killed
 _READY, _FAILED, _DONE, _ERROR = "ready", "failed", "done", "error"
-
-
-class Cancelled(Exception):
-    pass
 
 
 class SpeechWorkerError(RuntimeError):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from backend.speech.recognizer import PHONE_LOOP_ONLY, WHISPER, split_points, MAX_CHUNK_S
-from backend.speech.workers import Cancelled, SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
+from backend.cancellation import Cancelled
+from backend.speech.workers import SpeechModelUnavailable, SpeechWorkerError, SpeechWorkers
 from recordings import real_speech
 
 
