@@ -113,11 +113,15 @@ def cpu_thread_count(requested: int | None = None) -> int:
         if requested < 1:
             raise ValueError(f"thread count must be >= 1, got {requested}")
         return requested
+    return max(1, min(MAX_CPU_THREADS, usable_cores() // 2))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
     try:
-        available = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        available = os.cpu_count() or 1
-    return max(1, min(MAX_CPU_THREADS, available // 2))
+        return os.cpu_count() or 1
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -66,14 +66,11 @@ class Runner:
 
     def _speech_features(self, audio, transcript, report_stage, cancelled) -> tuple:
         """(Recognition, (T, F) frame features) from the front-end's workers, cancellable."""
-        chunks = {"total": 1}
-
         def chunk_done(done, total):
-            chunks["total"] = total
             report_stage(AUDIO, done - 1, total, 1, 1)
 
-        def block_done():  # prosody, after the last chunk
-            report_stage(AUDIO, chunks["total"] - 1, chunks["total"], 1, 1)
+        def block_done():  # prosody, after the last chunk: the stage is full
+            report_stage(AUDIO, 0, 1, 1, 1)
 
         report_stage(AUDIO, 0, 1, 0, 1)
         try:

@@ -83,7 +83,7 @@ class WhisperWords:
         except ImportError:
             raise SpeechModelError("faster-whisper is not installed in the backend's environment; run "
                                    "scripts/setup.sh or press Set up Backend") from None
-        self.model_dir = check_model_dir(model_dir) if model_dir else check_model_dir(default_model_dir())
+        self.model_dir = check_model_dir(model_dir or default_model_dir())
         compute_type = "float16" if device.startswith("cuda") else "int8"
         try:
             self._model = WhisperModel(str(self.model_dir), device=device.split(":")[0], compute_type=compute_type,

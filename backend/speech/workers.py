@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.cancellation import Cancelled
+from backend.device import usable_cores
 from backend.speech.recognizer import WHISPER, Recognition, recognize_chunks
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,7 @@ class SpeechModelUnavailable(SpeechWorkerError):
 
 def default_worker_count() -> int:
     """One worker per core this process may use, at most ``MAX_WORKERS``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, cores))
+    return max(1, min(MAX_WORKERS, usable_cores()))
 
 
 @dataclass
