@@ -22,7 +22,7 @@ English front-end finds.
 Data: a folder of recordings (WAV, FLAC, OGG, MP3; any rate and channels) with ``NAME.txt``
 transcripts; by default the eleven in assets/real_speech.
 
-    nice .venv/bin/python benchmarks/speech_frontend.py [--data DIR] [--workers N]
+    nice .venv/bin/python benchmarks/speech_frontend.py [--data DIR] [--workers N] [--long-minutes 60]
 """
 from __future__ import annotations
 
@@ -216,6 +216,30 @@ def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
             pool.close()
 
 
+def long_take(recordings: list, minutes: float, workers: int) -> None:
+    """The recordings one after another, repeated to ``minutes``: wall time, and each
+    worker's peak memory after the first chunk and after the last (flat = close)."""
+    unit = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
+    audio = np.tile(unit, int(np.ceil(minutes * 60 * 16000 / len(unit))))[: int(minutes * 60 * 16000)]
+    pool = SpeechWorkers(workers).start()
+    peaks = []
+
+    def peak_mib(pid):
+        line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmHWM:"))
+        return int(line.split()[1]) // 1024
+
+    try:
+        started = time.perf_counter()
+        result = pool.recognize(audio, progress=lambda done, total: peaks.append([peak_mib(p) for p in pool.pids()]))
+        wall = time.perf_counter() - started
+    finally:
+        pool.close()
+    print(f"\n## One take of {minutes:g} min, {workers} workers: {wall:.0f} s wall "
+          f"({minutes * 60 / wall:.1f}x real time), {len(result.chunks)} chunks, "
+          f"{result.aligned_s / (minutes * 60):.0%} aligned; worker peak MiB after the first chunk "
+          f"{peaks[0]}, after the last {peaks[-1]}")
+
+
 def phone_loop_errors(recordings: list) -> None:
     phone_loop = Recognizer(words=PHONE_LOOP_ONLY)
     refs, heard, simulated, ops, sim_ops = [], [], [], [], []
@@ -264,11 +288,16 @@ def main() -> None:
     parser.add_argument("--front-end", choices=("whisper", "pocketsphinx"), action="append", default=None,
                         help="measure only this front-end (repeatable; default: both)")
     parser.add_argument("--skip-languages", action="store_true", help="skip the espeak-ng language table")
+    parser.add_argument("--long-minutes", type=float, default=0.0,
+                        help="also run one take this long (the recordings repeated) for speed and flat memory")
     args = parser.parse_args()
     aligner = Recognizer(words=PHONE_LOOP_ONLY)  # the reference is the transcript's alignment
     recordings = load_recordings(args.data, aligner)
     chosen = {label: source for label, source in FRONT_ENDS.items() if args.front_end is None or source in args.front_end}
-    front_end_table(recordings, args.workers or SpeechWorkers().n_workers, chosen)
+    workers = args.workers or SpeechWorkers().n_workers
+    front_end_table(recordings, workers, chosen)
+    if args.long_minutes:
+        long_take(recordings, args.long_minutes, workers)
     phone_loop_errors(recordings)
     if not args.skip_languages:
         other_languages(Recognizer())
