@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from backend import DEFAULT_MODEL_DIR  # noqa: E402
 from backend.audio_io import load_audio  # noqa: E402
-from backend.evaluation.evaluate_cli import DEFAULT_MODEL, real_recordings  # noqa: E402
+from backend.evaluation.evaluate import real_recordings  # noqa: E402
 from backend.evaluation.report import aggregate, eval_head, evaluate_clip  # noqa: E402
 from backend.heads import load_head  # noqa: E402
 from backend.model import load_model  # noqa: E402
@@ -36,7 +37,7 @@ RATE = 16000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped model)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: the shipped model)")
     parser.add_argument("--data", type=Path, default=ROOT / "assets" / "real_speech",
                         help="recordings with NAME.txt transcripts (default: assets/real_speech)")
     parser.add_argument("--only", nargs="*", default=None,

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from backend.audio_io import load_audio  # noqa: E402
-from backend.evaluation.evaluate_cli import real_recordings  # noqa: E402
+from backend.evaluation.evaluate import real_recordings  # noqa: E402
 from backend.speech import espeak  # noqa: E402
 from backend.speech.errors import ErrorModel  # noqa: E402
 from backend.speech.features import phone_occupancy  # noqa: E402

@@ -18,14 +18,14 @@ COMMANDS = {
     "serve": ("cli.serve", "run the protocol service on stdin/stdout (the Blender add-on starts this)"),
     "generate": ("cli.generate", "make a motion .npz from one audio file"),
     "batch": ("cli.batch", "make motion .npz files for a folder of audio files (skips finished ones)"),
-    "train-default": ("training.train_default_cli", "train the shipped default model from nothing (corpus, style encoder, denoiser, report)"),
-    "train-style": ("training.train_style_cli", "train a style encoder (contrastive) on a corpus"),
-    "train-denoiser": ("training.train_denoiser_cli", "train the denoiser on a corpus with a trained style encoder"),
-    "evaluate": ("evaluation.evaluate_cli", "evaluate a model on held-out clips and real recordings (markdown + PNG report)"),
+    "train-default": ("cli.train_default", "train the shipped default model from nothing (corpus, style encoder, denoiser, report)"),
+    "train-style": ("cli.train_style", "train a style encoder (contrastive) on a corpus"),
+    "train-denoiser": ("cli.train_denoiser", "train the denoiser on a corpus with a trained style encoder"),
+    "evaluate": ("cli.evaluate", "evaluate a model on held-out clips and real recordings (markdown + PNG report)"),
     "import-checkpoint": ("cli.import_checkpoint", "convert released DiffPoseTalk files into our checkpoint format"),
     "vertices": ("cli.vertices", "a motion's vertices on the built-in or a FLAME head (.npz)"),
-    "import-data": ("data.import_cli", "import recorded takes into a training corpus"),
-    "synth-data": ("data.synthetic.cli", "generate a synthetic speech-and-motion corpus"),
+    "import-data": ("cli.import_data", "import recorded takes into a training corpus"),
+    "synth-data": ("cli.synth_data", "generate a synthetic speech-and-motion corpus"),
 }
 
 

@@ -146,7 +146,7 @@ class TrueSpeech:
         from pathlib import Path
 
         from ..data.format import load_audio, load_clip
-        from .evaluate_cli import TruePhones, _crop_segments, true_phone_bundle
+        from .evaluate import TruePhones, _crop_segments, true_phone_bundle
 
         clip = load_clip(Path(corpus) / record.motion)
         self.frames = min(clip.frames, int(seconds * 25))

@@ -69,7 +69,7 @@ def search_guidance(bundle, corpus, split: str = "val", clips: int = 4, seconds:
 
     style_speakers: speakers of ``split`` whose controlled references measure style
     transfer (0: lip sync only)."""
-    from ..evaluation.evaluate_cli import evaluate_corpus
+    from ..evaluation.evaluate import evaluate_corpus
     from ..evaluation.report import aggregate, eval_head
     from ..evaluation.style_transfer import measure_transfer, transfer_score
     from ..heads import load_head

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from backend.data import import_cli, importers
+from backend.cli import import_data
+from backend.data import importers
 from backend.data.format import load_clip, read_manifest
 from backend.expression_spaces import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, ARKIT_JAW_OPEN_RADIANS
 
@@ -109,7 +110,7 @@ def test_diffposetalk_import(tmp_path):
     assert [p.kind for p in report.problems] == ["note"]  # 100 exp coefficients cut to 50
 
 
-def test_import_cli_adds_clips_and_prints_report(tmp_path, capsys):
+def test_import_data_command_adds_clips_and_prints_report(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for name in ("a", "b"):
         np.savez(tmp_path / f"{name}.npz", exp=rng.normal(size=(120, 50)), pose=rng.normal(size=(120, 6)) * 0.05,
@@ -118,15 +119,15 @@ def test_import_cli_adds_clips_and_prints_report(tmp_path, capsys):
     _write_take(tmp_path / "take.csv")
     _write_audio(tmp_path / "take.wav", 149 / 60)
     parser = argparse.ArgumentParser()
-    import_cli.add_arguments(parser)
+    import_data.add_arguments(parser)
     corpus = tmp_path / "corpus"
-    assert import_cli.run(parser.parse_args([str(corpus), "--diffposetalk", str(tmp_path / "a.npz"),
+    assert import_data.run(parser.parse_args([str(corpus), "--diffposetalk", str(tmp_path / "a.npz"),
                                              str(tmp_path / "b.npz"), "--speaker", "p1"])) == 0
     assert (corpus / "stats.npz").exists()
     records = read_manifest(corpus)
     assert sorted(r.id for r in records) == ["p1-a", "p1-b"]
     assert load_clip(corpus / records[0].motion).frames == 120
-    status = import_cli.run(parser.parse_args([str(tmp_path / "arkit"), "--live-link", str(tmp_path / "take.csv"),
+    status = import_data.run(parser.parse_args([str(tmp_path / "arkit"), "--live-link", str(tmp_path / "take.csv"),
                                                "--speaker", "actor", "--strict"]))
     out = capsys.readouterr().out
     assert status == 1 and "clock_gap" in out and "bad_row" in out and "skipped (--strict)" in out

@@ -9,7 +9,7 @@ import pytest
 
 from backend.data.format import load_audio, load_clip, read_manifest
 from backend.data.stats import load_stats
-from backend.data.synthetic import cli
+from backend.cli import synth_data
 from backend.data.synthetic.augment import augment, pitch_shift
 from backend.data.synthetic.generate import CorpusConfig, generate_corpus, make_clip
 from backend.data.synthetic.visemes import CH, lip_aperture
@@ -170,10 +170,10 @@ def test_dataset_over_generated_corpus(tmp_path):
 
 def test_cli_hours_and_refuses_other_settings(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
+    synth_data.add_arguments(parser)
     args = parser.parse_args([str(tmp_path), "--clips", "1", "--speakers", "3", "--workers", "1",
                               "--min-seconds", "8.5", "--max-seconds", "8.6"])
-    assert cli.run(args) == 0
+    assert synth_data.run(args) == 0
     assert '"clips_made": 1' in capsys.readouterr().out
     with pytest.raises(ValueError, match="another configuration"):
-        cli.run(parser.parse_args([str(tmp_path), "--clips", "1", "--speakers", "4", "--workers", "1"]))
+        synth_data.run(parser.parse_args([str(tmp_path), "--clips", "1", "--speakers", "4", "--workers", "1"]))

@@ -2,8 +2,8 @@ import argparse
 import json
 
 from backend.model import load_model
-from backend.training import train_denoiser_cli, train_style_cli
-from backend.training.train_default_cli import ROOT, publish_report
+from backend.cli import train_denoiser, train_style
+from backend.training.recipe import ROOT, publish_report
 
 from helpers import tiny_training_config
 
@@ -18,15 +18,15 @@ def test_train_style_then_denoiser_commands_make_a_loadable_model(tiny_corpus, t
     style, run = tmp_path / "style", tmp_path / "denoiser"
     common = ["--steps", "2", "--batch-size", "4", "--log-every", "1", "--checkpoint-every", "2", "--device", "cpu",
               "--threads", "1"]
-    assert train_style_cli.run(_parse(train_style_cli, ["--corpus", str(tiny_corpus), "--out", str(style),
+    assert train_style.run(_parse(train_style, ["--corpus", str(tiny_corpus), "--out", str(style),
                                                         "--layers", "1", *common])) == 0
     assert (style / "style_encoder.safetensors").exists()
     config = tmp_path / "model.json"
     config.write_text(json.dumps(tiny_training_config().to_dict()))
-    args = _parse(train_denoiser_cli, ["--corpus", str(tiny_corpus), "--style-encoder", str(style), "--out", str(run),
+    args = _parse(train_denoiser, ["--corpus", str(tiny_corpus), "--style-encoder", str(style), "--out", str(run),
                                        "--config", str(config), "--name", "tiny", "--loss-vertices", "50",
                                        "--warmup", "1", "--decay", "0.5", *common])
-    assert train_denoiser_cli.run(args) == 0
+    assert train_denoiser.run(args) == 0
     assert "model in" in capsys.readouterr().out
     bundle = load_model(run / "checkpoint")
     assert bundle.name == "tiny" and bundle.expression_space == "arkit"

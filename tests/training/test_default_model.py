@@ -26,7 +26,7 @@ def test_default_model_is_small_and_has_presets():
 @pytest.mark.slow
 def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
     from backend.data.synthetic.generate import CorpusConfig, make_clip
-    from backend.evaluation.evaluate_cli import TruePhones, true_phone_bundle
+    from backend.evaluation.evaluate import TruePhones, true_phone_bundle
     from backend.evaluation.report import closures_reached, eval_head, opening_mm
     from backend.heads import load_head
     from backend.model import load_model
@@ -62,7 +62,7 @@ def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
 def test_default_model_lip_syncs_real_voices_from_the_recognizer_alone():
     """The add-on's path: real recordings, no transcript. The labels (phone times) come from
     forced alignment of each recording's transcript."""
-    from backend.evaluation.evaluate_cli import evaluate_real
+    from backend.evaluation.evaluate import evaluate_real
     from backend.evaluation.report import aggregate, eval_head
     from backend.heads import load_head
     from backend.model import load_model
@@ -89,7 +89,7 @@ def test_presets_do_what_their_descriptions_say():
 
     from backend.audio_io import load_audio
     from backend.data.synthetic.generate import CorpusConfig, make_clip
-    from backend.evaluation.evaluate_cli import TruePhones, true_phone_bundle
+    from backend.evaluation.evaluate import TruePhones, true_phone_bundle
     from backend.evaluation.style_transfer import properties
     from backend.model import load_model
 

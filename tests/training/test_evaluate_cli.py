@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 
-from backend.evaluation import evaluate_cli
+from backend.cli import evaluate as evaluate_command
 from project import ROOT
 
 
@@ -12,7 +12,7 @@ def _reject_constant(name):
     raise ValueError(f"metrics.json holds {name}")
 
 
-def test_evaluate_cli_writes_report_with_metrics_and_plots(tiny_corpus, tiny_model, tmp_path):
+def test_evaluate_command_writes_report_with_metrics_and_plots(tiny_corpus, tiny_model, tmp_path):
     # A real recording (espeak output varies with what the process synthesized before,
     # and the recognizer hears synthetic voices poorly).
     real = tmp_path / "real"
@@ -21,12 +21,12 @@ def test_evaluate_cli_writes_report_with_metrics_and_plots(tiny_corpus, tiny_mod
         shutil.copy(ROOT / "assets" / f"speech_sample{suffix}", real / f"sample{suffix}")
 
     parser = argparse.ArgumentParser()
-    evaluate_cli.add_arguments(parser)
+    evaluate_command.add_arguments(parser)
     out = tmp_path / "report"
     args = parser.parse_args(["--model", str(tiny_model / "checkpoint"), "--corpus", str(tiny_corpus), "--clips", "2",
                               "--seconds", "6", "--seeds", "2", "--diversity-clips", "1", "--real", str(real),
                               "--steps", "3", "--out", str(out)])
-    assert evaluate_cli.run(args) == 0
+    assert evaluate_command.run(args) == 0
 
     report = (out / "report.md").read_text()
     assert "| LVE, mm |" in report and "| bilabials closed (<= 2 mm), fraction |" in report

@@ -42,7 +42,7 @@ def test_search_measures_every_pair_on_held_out_clips(tiny_corpus, tiny_model):
 
 
 def test_style_section_goes_between_the_lip_sync_table_and_the_clips(tiny_corpus, tiny_model, tmp_path):
-    from backend.training.train_default_cli import add_style_section
+    from backend.training.recipe import add_style_section
 
     report = tmp_path / "evaluation.md"
     report.write_text("# Evaluation\n\n| lip sync |\n\n## Per clip\n\n| clip |\n")

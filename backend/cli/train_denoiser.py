@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .cli_args import add_loop_arguments, configure_threads, loop_config
-from .loop import LoopConfig
+from ..training.loop import LoopConfig
+from .common import add_loop_arguments, loop_config
 
 DEFAULTS = LoopConfig(steps=100000, batch_size=16, lr=1e-4, warmup=5000, log_every=100, checkpoint_every=2000)
 AUDIO_KINDS = ("frames", "mel", "hubert", "wav2vec2")
@@ -65,9 +65,10 @@ def model_config(args, head_pose: bool):
 
 
 def run(args) -> int:
-    from .stages import load_style_encoder, train_denoiser
+    from ..device import configure_threads
+    from ..training.stages import load_style_encoder, train_denoiser
 
-    configure_threads(args)
+    configure_threads(args.threads)
     encoder = load_style_encoder(args.style_encoder)
     config = model_config(args, head_pose=encoder.cfg.motion_dim == 54)
     result = train_denoiser(args.corpus, args.out, config, encoder, loop_config(args), args.device, name=args.name,

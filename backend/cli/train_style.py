@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_args import add_loop_arguments, configure_threads, loop_config
-from .loop import LoopConfig
+from ..training.loop import LoopConfig
+from .common import add_loop_arguments, loop_config
 
 DEFAULTS = LoopConfig(steps=20000, batch_size=32, lr=1e-4, warmup=0, log_every=100, checkpoint_every=1000)
 
@@ -27,10 +27,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from ..device import configure_threads
     from ..model.config import StyleEncoderConfig
-    from .stages import train_style_encoder
+    from ..training.stages import train_style_encoder
 
-    configure_threads(args)
+    configure_threads(args.threads)
     cfg = StyleEncoderConfig(motion_dim=51 if args.no_head_pose else 54, n_layers=args.layers)
     result = train_style_encoder(args.corpus, args.out, cfg, loop_config(args), args.device, args.temperature,
                                  cross_clip=not args.same_clip_positives, amplitude_twins=not args.no_amplitude_twins)

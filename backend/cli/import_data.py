@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import importers
-from .format import STATS_NAME, DatasetFormatError, SPLITS, merge_manifest, write_clip
-from .stats import compute_corpus_stats, save_stats
+from ..data import importers
+from ..data.format import STATS_NAME, DatasetFormatError, SPLITS, merge_manifest, write_clip
+from ..data.stats import compute_corpus_stats, save_stats
 
 
 def add_arguments(parser):

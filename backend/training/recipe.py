@@ -1,4 +1,4 @@
-"""``python -m backend train-default``: the shipped default model, from nothing, in one command.
+"""The recipe of the shipped default model, from nothing (``python -m backend train-default``).
 
 1. generate the synthetic corpus (espeak-ng speech + procedural ARKit faces) if missing;
 2. train the style encoder (NT-Xent);
@@ -60,39 +60,6 @@ def default_config(recipe: Recipe, feature_dim: int):
         AudioEncoderConfig(kind="frames", out_dim=recipe.width, feature_dim=feature_dim, hidden=recipe.width,
                            n_layers=3, kernel_size=5),
     )
-
-
-def add_arguments(parser):
-    r = Recipe()
-    parser.add_argument("--work", type=Path, default=Path("runs/default"),
-                        help="working folder: corpus, run folders, evaluation (default: runs/default)")
-    parser.add_argument("--corpus", type=Path, help="use this corpus instead of generating <work>/corpus")
-    parser.add_argument("--out", type=Path, default=ROOT / "backend" / "models" / "default",
-                        help="where the finished model goes (default: backend/models/default)")
-    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "evaluation.md",
-                        help="where the evaluation report goes (default: docs/evaluation.md)")
-    real = ROOT / "assets" / "real_speech"
-    parser.add_argument("--real", type=Path, default=real if real.is_dir() else None,
-                        help="folder of real recordings with .txt transcripts for the report "
-                        "(default: assets/real_speech of a source checkout)")
-    parser.add_argument("--clips", type=int, default=r.clips, help=f"synthetic clips (default: {r.clips})")
-    parser.add_argument("--speakers", type=int, default=r.speakers, help=f"synthetic speakers (default: {r.speakers})")
-    parser.add_argument("--style-steps", type=int, default=r.style_steps)
-    parser.add_argument("--denoiser-steps", type=int, default=r.denoiser_steps)
-    parser.add_argument("--batch-size", type=int, default=r.denoiser_batch, help="denoiser batch")
-    parser.add_argument("--width", type=int, default=r.width, help="denoiser width")
-    parser.add_argument("--layers", type=int, default=r.layers, help="denoiser layers")
-    parser.add_argument("--eval-clips", type=int, default=r.eval_clips)
-    parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (default: 1)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-
-
-def _recipe(args) -> Recipe:
-    return Recipe(clips=args.clips, speakers=args.speakers, style_steps=args.style_steps,
-                  denoiser_steps=args.denoiser_steps, denoiser_batch=args.batch_size, width=args.width,
-                  layers=args.layers, eval_clips=args.eval_clips,
-                  checkpoint_every=max(1, min(Recipe.checkpoint_every, args.denoiser_steps)))
 
 
 def make_corpus(root: Path, recipe: Recipe, seed: int = 0):
@@ -220,19 +187,20 @@ def _logged_losses(run: Path) -> dict:
     return torch.load(path, weights_only=True).get("losses", {}) if path.exists() else {}
 
 
-def run(args) -> int:
+def train_default(recipe: Recipe, work: Path, out: Path, report: Path, corpus: Path | None = None,
+                  real: Path | None = None, device: str = "auto", workers: int = 1) -> dict:
+    """Run every stage of ``recipe`` in ``work`` (a stage done before is resumed or kept), write
+    the model to ``out`` and the report to ``report``; ``corpus``: use it instead of generating
+    ``<work>/corpus``. Returns the evaluation summary."""
     import torch
 
-    from ..device import configure_threads
-    from ..evaluation.evaluate_cli import evaluate
+    from ..evaluation.evaluate import evaluate
     from ..speech.features import FEATURE_DIM
     from .loop import LoopConfig
     from .stages import CHECKPOINT_DIR, train_denoiser, train_style_encoder
 
-    configure_threads(args.threads)
-    recipe = _recipe(args)
-    work = args.work
-    corpus = args.corpus or work / "corpus"
+    generate = corpus is None
+    corpus = corpus or work / "corpus"
     seconds, clock = {}, time.monotonic()
 
     def lap(name):
@@ -241,35 +209,32 @@ def run(args) -> int:
         clock = time.monotonic()
         log.info("%s done in %.0f s", name, seconds[name])
 
-    if args.corpus is None:
+    if generate:
         make_corpus(corpus, recipe)
         lap("corpus")
     config = default_config(recipe, FEATURE_DIM)
     torch.manual_seed(0)
     train_style_encoder(corpus, work / "style", config.style_encoder, LoopConfig(
         steps=recipe.style_steps, batch_size=recipe.style_batch, lr=recipe.style_lr, warmup=recipe.style_warmup,
-        log_every=50, checkpoint_every=100), args.device)
+        log_every=50, checkpoint_every=100), device)
     lap("style encoder")
     result = train_denoiser(corpus, work / "denoiser", config, work / "style", LoopConfig(
         steps=recipe.denoiser_steps, batch_size=recipe.denoiser_batch, lr=recipe.lr, warmup=recipe.warmup,
-        log_every=25, checkpoint_every=recipe.checkpoint_every, num_workers=args.workers, grad_clip=1.0,
+        log_every=25, checkpoint_every=recipe.checkpoint_every, num_workers=workers, grad_clip=1.0,
         decay=0.5),
-        args.device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices, head_scaling=True)
+        device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices, head_scaling=True)
     lap("denoiser")
     checkpoint = work / "denoiser" / CHECKPOINT_DIR
     chosen, guidance_table = choose_guidance(checkpoint, corpus, recipe.guidance_clips)
     lap("guidance")
-    size = add_presets(checkpoint, corpus, args.out, {"default_audio_scale": chosen.audio_scale,
-                                                      "default_style_scale": chosen.style_scale})
+    size = add_presets(checkpoint, corpus, out, {"default_audio_scale": chosen.audio_scale,
+                                                 "default_style_scale": chosen.style_scale})
     evaluation = work / "evaluation"
-    summary = evaluate(args.out, evaluation, corpus=corpus, split="test", real=args.real, clips=recipe.eval_clips)
+    summary = evaluate(out, evaluation, corpus=corpus, split="test", real=real, clips=recipe.eval_clips)
     lap("evaluation")
     losses = result.losses or _logged_losses(work / "denoiser")
-    publish_report(evaluation, args.report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(args.out),
-                                                          guidance_table))
-    add_style_section(args.out, corpus, args.report)
+    publish_report(evaluation, report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(out),
+                                                        guidance_table))
+    add_style_section(out, corpus, report)
     log.info("all done in %.0f s", sum(seconds.values()))
-    for kind, values in summary.items():
-        print(kind, " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()))
-    print(f"model: {args.out}\nreport: {args.report}")
-    return 0
+    return summary

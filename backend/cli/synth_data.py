@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from .generate import CorpusConfig, generate_corpus
+from ..data.synthetic.generate import CorpusConfig, generate_corpus
 
 logger = logging.getLogger(__name__)
 
