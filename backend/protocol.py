@@ -24,7 +24,7 @@ import math
 
 from .timebase import FPS
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_ID_LENGTH = 128
 MAX_STRING_LENGTH = 8192
@@ -88,7 +88,9 @@ MAX_AUDIO_SECONDS = 3600.0
 MAX_VARIATIONS = 16
 MAX_STEPS = 1000
 MAX_FPS = 240.0
-STYLE_DIM = 128
+# A style vector's length is the loaded model's ``style_dim`` (128 for the released models);
+# a message may carry at most this many values.
+MAX_STYLE_DIM = 4096
 SHAPE_DIM = 100
 MAX_CLIP_FRAMES = int(FPS * 600)  # ten minutes of motion
 # Largest magnitude of a style value and of a FLAME shape coefficient. Style vectors of a
@@ -417,9 +419,13 @@ def check_style(spec, kinds=STYLE_KINDS):
         raise ValueError('a "preset" style needs "name": one of the presets listed in the model info')
     if kind == "vector":
         if ("values" in spec) == ("path" in spec):
-            raise ValueError(f'a "vector" style needs either "values" ({STYLE_DIM} numbers) or "path" (a .npy file)')
+            raise ValueError('a "vector" style needs either "values" (the model\'s style_dim numbers) or "path" '
+                             '(a .npy file)')
         if "values" in spec:
-            spec["values"] = _numbers(spec["values"], STYLE_DIM, "style values", MAX_STYLE_VALUE)
+            spec["values"] = _numbers(spec["values"], None, "style values", MAX_STYLE_VALUE)
+            if not 1 <= len(spec["values"]) <= MAX_STYLE_DIM:
+                raise ValueError(f"style values must have 1 to {MAX_STYLE_DIM} numbers (the model's style_dim), "
+                                 f"got {len(spec['values'])}")
         elif not spec["path"]:
             raise ValueError('"path" must be a file path')
         else:

@@ -35,6 +35,9 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (default: 1)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--start-from", type=Path,
+                        help=f"fine-tune this trained model for {r.finetune_steps} steps (its style encoder and "
+                        "normalization kept) instead of training from nothing; the shipped model was made so")
 
 
 def _recipe(args) -> Recipe:
@@ -49,7 +52,7 @@ def run(args) -> int:
 
     configure_threads(args.threads)
     summary = train_default(_recipe(args), args.work, args.out, args.report, args.corpus, args.real, args.device,
-                            args.workers)
+                            args.workers, args.start_from)
     print_summary(summary)
     print(f"model: {args.out}\nreport: {args.report}")
     return 0

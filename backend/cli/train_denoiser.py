@@ -39,8 +39,13 @@ def add_arguments(parser):
     parser.add_argument("--style-from-other-window", action="store_true",
                         help="encode a window's style from the sample's other window, as the reference "
                         "(default: from another clip of the same speaker)")
-    parser.add_argument("--head-scaling", action="store_true",
-                        help="scale the head motion of target and style reference together in some samples")
+    parser.add_argument("--style-edits", action="store_true",
+                        help="edit head amplitude, jaw range and ARKit offsets of target and style reference "
+                        "together in some samples, so that the model follows its reference")
+    parser.add_argument("--style-statistics", action="store_true",
+                        help="add the reference's channel means and spreads to the style vector")
+    parser.add_argument("--start-from", type=Path,
+                        help="a checkpoint folder to fine-tune (its normalization stats are kept)")
     add_loop_arguments(parser, DEFAULTS)
 
 
@@ -66,6 +71,7 @@ def model_config(args, head_pose: bool):
 
 def run(args) -> int:
     from ..device import configure_threads
+    from ..training.augment import StyleEditRates
     from ..training.stages import load_style_encoder, train_denoiser
 
     configure_threads(args.threads)
@@ -75,6 +81,8 @@ def run(args) -> int:
                           flame=args.flame, vertex_loss=not args.no_vertex_loss, loss_vertices=args.loss_vertices,
                           loss_lips=args.loss_lip_region,
                           truncation=not args.no_truncation, pretrained_audio=args.pretrained_audio,
-                          style_from_other_clips=not args.style_from_other_window, head_scaling=args.head_scaling)
+                          style_from_other_clips=not args.style_from_other_window,
+                          style_edits=StyleEditRates() if args.style_edits else None,
+                          style_statistics=args.style_statistics, start_from=args.start_from)
     print(f"model in {args.out / 'checkpoint'}: " + " ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
     return 0

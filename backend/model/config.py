@@ -17,7 +17,7 @@ SIZE_LIMITS = {
     "motion_dim": 1024, "shape_dim": 1024, "style_dim": 4096, "width": 4096, "n_layers": 64, "n_heads": 64,
     "ffn_dim": 16384, "n_motions": 1000, "n_prev_motions": 1000, "n_diff_steps": 10000, "n_frames": 10000,
     "max_len": 10000, "out_dim": 4096, "n_mels": 512, "hidden": 4096, "feature_dim": 4096, "kernel_size": 63,
-    "chunk_frames": 100000, "context_frames": 10000,
+    "chunk_frames": 100000, "context_frames": 10000, "statistics_dim": 2048,
 }
 # The same for the sizes of a transformers (HuBERT / wav2vec2) config.
 TRANSFORMERS_SIZE_LIMITS = {
@@ -41,6 +41,10 @@ class DenoiserConfig:
     n_prev_motions: int = 10  # context frames carried over from the previous window
     n_diff_steps: int = 500
     use_indicator: bool = True  # extra input channel: 1 real frame, 0 context or padding
+    # Our default model's addition: the last statistics_dim style values are the reference's
+    # channel statistics (StyleEncoderConfig.statistics), which also scale and shift the
+    # x0 prediction channel by channel; 0 (the released models): no such path.
+    statistics_dim: int = 0
 
     @property
     def head_pose(self) -> bool:
@@ -57,6 +61,13 @@ class StyleEncoderConfig:
     dropout: float = 0.1
     n_frames: int = 100  # frames encoded per style vector
     max_len: int = 600  # rows of the sinusoidal table (only row ``n_frames`` is used)
+    # Our default model's addition: the style vector also holds each channel's mean and
+    # log spread over the reference (``model.motion_statistics``), 2 * motion_dim values.
+    statistics: bool = False
+
+    @property
+    def style_dim(self) -> int:
+        return self.width + (2 * self.motion_dim if self.statistics else 0)
 
 
 @dataclass
@@ -96,8 +107,12 @@ class ModelConfig:
     def __post_init__(self):
         if self.denoiser.motion_dim != self.style_encoder.motion_dim:
             raise ValueError("the denoiser and the style encoder must use the same motion vector")
-        if self.denoiser.style_dim != self.style_encoder.width:
-            raise ValueError("denoiser.style_dim must equal style_encoder.width")
+        statistics = self.style_encoder.style_dim - self.style_encoder.width
+        if self.denoiser.statistics_dim not in (0, statistics):
+            raise ValueError(f"denoiser.statistics_dim must be 0 or the style encoder's {statistics} statistics")
+        if self.denoiser.style_dim != self.style_encoder.style_dim:
+            raise ValueError("denoiser.style_dim must equal the style encoder's output size "
+                             "(its width, plus 2 * motion_dim with statistics)")
 
     def to_dict(self) -> dict:
         return asdict(self)

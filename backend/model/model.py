@@ -126,6 +126,13 @@ class DenoisingNetwork(nn.Module):
         self.transformer = Decoder(cfg)
         self.register_buffer("alignment_mask", alignment_mask(cfg.n_prev_motions + cfg.n_motions))
         self.motion_dec = nn.Sequential(nn.Linear(width, width // 2), nn.GELU(), nn.Linear(width // 2, cfg.motion_dim))
+        if cfg.statistics_dim:
+            # FiLM (Perez et al. 2018) of the prediction by the reference's statistics: a
+            # reference's amplitude or resting offset reaches every frame directly instead of
+            # only through attention to the person token. Zero at first: no change.
+            self.statistics_film = nn.Linear(cfg.statistics_dim, 2 * cfg.motion_dim)
+            nn.init.zeros_(self.statistics_film.weight)
+            nn.init.zeros_(self.statistics_film.bias)
 
     def memory_cache(self, prev_audio, audio_feat) -> list:
         """Cross-attention state of a window for every layer (see DecoderLayer.memory_cache);
@@ -156,11 +163,34 @@ class DenoisingNetwork(nn.Module):
             cache = self.memory_cache(prev_audio, audio_feat)
         for i, layer in enumerate(self.transformer.layers):
             tokens = layer(tokens, memory, self.alignment_mask, None if cache is None else cache[i])
-        return self.motion_dec(tokens[:, 1:])
+        x0 = self.motion_dec(tokens[:, 1:])
+        if self.cfg.statistics_dim:
+            scale, shift = self.statistics_film(person[:, -self.cfg.statistics_dim:]).unsqueeze(1).chunk(2, dim=-1)
+            x0 = x0 * (1.0 + scale) + shift
+        return x0
+
+
+# Spread below this (normalized units) reads as "still": keeps the log finite for channels
+# that never move, such as a FLAME model's unused jaw axes.
+SPREAD_FLOOR = 1e-2
+
+
+def motion_statistics(motion: torch.Tensor) -> torch.Tensor:
+    """motion (N, T, D) normalized -> (N, 2D): each channel's mean over the clip, then the
+    log of its spread (standard deviation) about that mean.
+
+    The contrastive embedding tells speakers apart, which does not make it say how much a
+    head moves or how wide a smile is; these numbers say it directly, and a log spread
+    turns "four times the head motion" into a constant shift whatever the speaker.
+    """
+    mean = motion.mean(dim=1)
+    spread = motion.std(dim=1, unbiased=False)
+    return torch.cat([mean, torch.log(spread + SPREAD_FLOOR)], dim=-1)
 
 
 class StyleEncoder(nn.Module):
-    """Motion clip -> style vector: Linear(D -> 128), 4 post-norm encoder layers, mean over time."""
+    """Motion clip -> style vector: Linear(D -> 128), 4 post-norm encoder layers, mean over
+    time; with ``cfg.statistics`` followed by ``motion_statistics`` of the clip."""
 
     def __init__(self, cfg: StyleEncoderConfig):
         super().__init__()
@@ -176,11 +206,14 @@ class StyleEncoder(nn.Module):
         self.pe_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, motion):
-        """motion (N, T, D) normalized, T <= max_len - 1 -> style (N, W)."""
+        """motion (N, T, D) normalized, T <= max_len - 1 -> style (N, cfg.style_dim)."""
         # The released weights were trained with the table row at index T added to every
         # frame (not row i to frame i), so the encoder effectively has no positional signal.
         feat = self.pe_dropout(self.motion_proj(motion) + self.pe[motion.shape[1]])
-        return self.transformer(feat).mean(dim=1)
+        style = self.transformer(feat).mean(dim=1)
+        if self.cfg.statistics:
+            style = torch.cat([style, motion_statistics(motion).to(style.dtype)], dim=-1)
+        return style
 
 
 class DiffPoseTalk(nn.Module):

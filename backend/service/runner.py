@@ -19,7 +19,7 @@ from .. import audio_io, motion_io
 from ..atomic_files import write_atomically
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
 from ..model.errors import Cancelled, CheckpointError, SamplingError
-from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
+from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, ErrorCode,
                         ProtocolError)
 from ..speech.features import features_from_recognition
 from ..speech.whisper import speech_model_name
@@ -159,7 +159,7 @@ class Runner:
         return motion_io.resample_motion(motion, FPS)
 
     def style_vector(self, spec):
-        """A (128,) style vector for a style object, or None for no style."""
+        """A (style_dim,) style vector for a style object, or None for no style."""
         bundle = self._need_model()
         kind = (spec or {"kind": "none"})["kind"]
         if kind == "none":
@@ -172,9 +172,12 @@ class Runner:
                            f"{', '.join(sorted(presets)) or 'no presets'}", presets=sorted(presets))
             return np.asarray(presets[spec["name"]][0], np.float32)
         if kind == "vector":
-            if "values" in spec:
-                return np.asarray(spec["values"], np.float32)
-            return self._vector_file(spec["path"])
+            dim = bundle.config.denoiser.style_dim
+            vector = np.asarray(spec["values"], np.float32) if "values" in spec else self._vector_file(spec["path"], dim)
+            if vector.shape != (dim,):
+                raise fail(ErrorCode.INVALID_STYLE, f"this model's style vectors have {dim} values, the style has "
+                           f"{vector.size}; take the vector from this model (encode_style or its presets)")
+            return vector
         vector = np.asarray(bundle.encode_style(self._clip_motion(spec)), np.float32)
         if not _within(vector, MAX_STYLE_VALUE):
             raise fail(ErrorCode.INVALID_STYLE, f"the style clip encodes to values outside -{MAX_STYLE_VALUE:g}.."
@@ -183,7 +186,7 @@ class Runner:
         return vector
 
     @staticmethod
-    def _vector_file(path) -> np.ndarray:
+    def _vector_file(path, dim: int) -> np.ndarray:
         if not Path(path).is_file():
             raise fail(ErrorCode.FILE_NOT_FOUND, f"style vector file {str(path)!r} does not exist; check the path",
                        path=str(path))
@@ -191,11 +194,11 @@ class Runner:
             vector = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} is not a .npy style vector ({exc}); "
-                       f"give a .npy file of {STYLE_DIM} numbers", path=str(path)) from None
-        numeric = np.size(vector) == STYLE_DIM and np.asarray(vector).dtype.kind in "biuf"
+                       f"give a .npy file of {dim} numbers", path=str(path)) from None
+        numeric = np.size(vector) == dim and np.asarray(vector).dtype.kind in "biuf"
         vector = np.asarray(vector, np.float64).reshape(-1) if numeric else None
         if vector is None or not _within(vector, MAX_STYLE_VALUE):
-            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} must hold {STYLE_DIM} numbers between "
+            raise fail(ErrorCode.INVALID_STYLE, f"{str(path)!r} must hold {dim} numbers between "
                        f"-{MAX_STYLE_VALUE:g} and {MAX_STYLE_VALUE:g}; give a style vector saved by encode_style "
                        "or taken from a model", path=str(path), limit=MAX_STYLE_VALUE)
         return vector.astype(np.float32)

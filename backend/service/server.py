@@ -89,7 +89,7 @@ class Server:
                 "max_variations": p.MAX_VARIATIONS,
                 "max_steps": p.MAX_STEPS,
                 "max_fps": p.MAX_FPS,
-                "style_dim": p.STYLE_DIM,
+                "max_style_dim": p.MAX_STYLE_DIM,
                 "max_string_length": p.MAX_STRING_LENGTH,
                 "max_style_value": p.MAX_STYLE_VALUE,
                 "max_shape_value": p.MAX_SHAPE_VALUE,

@@ -19,11 +19,10 @@ import torch.nn as nn
 from ..model.audio import normalize_waveform
 from ..model.model import DiffPoseTalk, StyleEncoder
 from ..model.schedule import CosineSchedule
-from .augment import HEAD_SCALE_PROBABILITY, amplitude_factors, condition_dropout, scale_about_mean, truncation_mask
+from .augment import StyleEdits, condition_dropout, truncation_mask
 from .losses import DenoiserLoss
 
 SAMPLES_PER_FRAME = 640
-HEAD = slice(50, 53)  # head rotation in the 54-value model vector
 
 
 def motion_vector(exp: torch.Tensor, pose: torch.Tensor, head_pose: bool) -> torch.Tensor:
@@ -109,14 +108,17 @@ class DenoiserObjective(nn.Module):
     """The training forward of a batch: conditions, noise, x0 prediction and losses.
 
     One module, so that DistributedDataParallel sees every trainable parameter used in
-    one forward. The style encoder is frozen (no gradients, eval mode).
+    one forward. The style encoder is frozen (no gradients, eval mode). ``edits``: a
+    ``StyleEdits`` applied alike to target and style reference when the draws hold edits.
     """
 
-    def __init__(self, model: DiffPoseTalk, style_encoder: StyleEncoder, loss: DenoiserLoss):
+    def __init__(self, model: DiffPoseTalk, style_encoder: StyleEncoder, loss: DenoiserLoss,
+                 edits: StyleEdits | None = None):
         super().__init__()
         self.model = model
         self.style_encoder = style_encoder.eval().requires_grad_(False)
         self.loss = loss
+        self.edits = edits
         self.schedule = CosineSchedule(model.cfg.denoiser.n_diff_steps)
 
     def train(self, mode: bool = True):
@@ -139,16 +141,16 @@ class DenoiserObjective(nn.Module):
         ``features`` (N, W*L, F) or ``audio`` (N, W*L*640), optionally ``style_exp`` /
         ``style_pose`` (N, W*L, ...) from ``StyleReferences``. draws (see ``draw``): ``mask``
         (N, W, L), ``drop_style`` / ``drop_audio`` (N,), ``t`` (N*W,), ``noise`` (N*W, L, D),
-        optionally ``head_scale`` (N,): head motion of target and reference scaled about its mean.
+        optionally ``edits`` (``StyleEdits.draw``): the same edit of target and reference.
         Returns (total loss, {term: value}) and, as ``pred``, x0 predictions (N, W, L, D)."""
         cfg = self.model.cfg.denoiser
         L, P = cfg.n_motions, cfg.n_prev_motions
         mask = draws["mask"]
         n, n_windows = mask.shape[:2]
         target = motion_vector(batch["exp"], batch["pose"], cfg.head_pose)
-        head_scale = draws.get("head_scale")
-        if head_scale is not None and cfg.head_pose:  # the same head amplitude in target and reference
-            target = scale_about_mean(target, HEAD, head_scale)
+        edits = draws.get("edits") if self.edits is not None else None
+        if edits is not None:
+            target = self.edits(target, edits)
         target = target.view(n, n_windows, L, -1)
         x0 = target * mask[..., None]
         audio = self.model.audio_features(self.encoder_inputs(batch, mask.reshape(n, -1)), n_windows * L)
@@ -157,8 +159,9 @@ class DenoiserObjective(nn.Module):
         with torch.no_grad():
             if "style_exp" in batch:  # crops of other clips of the same speaker, one per window
                 reference = motion_vector(batch["style_exp"], batch["style_pose"], cfg.head_pose).view(n * n_windows, L, -1)
-                if head_scale is not None and cfg.head_pose:
-                    reference = scale_about_mean(reference, HEAD, head_scale.repeat_interleave(n_windows))
+                if edits is not None:
+                    reference = self.edits(reference, {k: v.repeat_interleave(n_windows, dim=0)
+                                                       for k, v in edits.items()})
                 style = self.style_encoder(reference).view(n, n_windows, -1)
             else:  # window i takes the style of another window
                 styles = self.style_encoder(target.flatten(0, 1)).view(n, n_windows, -1)
@@ -186,7 +189,7 @@ class DenoiserObjective(nn.Module):
 
 
 def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, truncation: bool = True,
-         head_scaling: bool = False) -> dict:
+         edits: StyleEdits | None = None) -> dict:
     """The random choices of one step for N samples (see ``DenoiserObjective.forward``)."""
     drop_style, drop_audio = condition_dropout(n, generator)
     if truncation:
@@ -196,18 +199,18 @@ def draw(n: int, n_windows: int, cfg, generator: torch.Generator, device, trunca
     t = torch.randint(1, cfg.n_diff_steps + 1, (n * n_windows,), generator=generator)
     noise = torch.randn(n * n_windows, cfg.n_motions, cfg.motion_dim, generator=generator)
     draws = {"drop_style": drop_style, "drop_audio": drop_audio, "mask": mask, "t": t, "noise": noise}
-    if head_scaling:
-        draws["head_scale"] = amplitude_factors(n, generator, HEAD_SCALE_PROBABILITY, 1.0, 4.0)
-    return {k: v.to(device) for k, v in draws.items()}
+    draws = {k: v.to(device) for k, v in draws.items()}
+    if edits is not None:
+        draws["edits"] = {k: v.to(device) for k, v in edits.draw(n, generator).items()}
+    return draws
 
 
-def denoiser_step(objective: nn.Module, batch: dict, generator: torch.Generator, truncation: bool = True,
-                  head_scaling: bool = False):
+def denoiser_step(objective: nn.Module, batch: dict, generator: torch.Generator, truncation: bool = True):
     """One step's loss: draw the random choices, run the (possibly DDP-wrapped) objective."""
     inner = getattr(objective, "module", objective)
     cfg = inner.model.cfg.denoiser
     n = batch["exp"].shape[0]
     n_windows = batch["exp"].shape[1] // cfg.n_motions
     total, terms, _ = objective(batch, draw(n, n_windows, cfg, generator, batch["exp"].device, truncation,
-                                            head_scaling))
+                                            inner.edits))
     return total, terms

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ from ..model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ..model.config import ModelConfig, StyleEncoderConfig
 from ..model.model import DiffPoseTalk, StyleEncoder
 from . import distributed
+from .augment import StyleEdits, StyleEditRates
 from .denoiser import DenoiserObjective, StyleReferences, denoiser_step, loss_head
 from .loop import EpochBatches, LoopConfig, setup_logging, train
 from .losses import DenoiserLoss, LossWeights
@@ -108,6 +109,36 @@ def train_style_encoder(corpus, out, cfg: StyleEncoderConfig, loop: LoopConfig, 
         return StageResult(last, encoder)
 
 
+# What a model with the style statistics has and a model without them lacks.
+STATISTICS_ONLY = ("denoising_net.statistics_film.",)
+
+
+def start_from_checkpoint(model: DiffPoseTalk, trained: DiffPoseTalk) -> None:
+    """Copy ``trained``'s weights into ``model``. Where ``model`` has the style statistics
+    and ``trained`` not, the new inputs of the person projection, the new values of the null
+    style and the statistics' FiLM start at zero: the network then computes exactly what it
+    did and learns to read the statistics."""
+    state = trained.state_dict()
+    own = model.state_dict()
+    for key in set(own) - set(state):
+        if key.startswith(STATISTICS_ONLY):
+            state[key] = own[key]
+    if set(state) != set(own):
+        raise StageError(f"cannot start from that checkpoint: it holds {len(state)} tensors, the model "
+                         f"{len(own)} (another number of layers or audio encoder?); use the same architecture")
+    for key, value in own.items():
+        old = state[key]
+        if old.shape == value.shape:
+            continue
+        if key not in ("denoising_net.person_proj.weight", "null_style_feat") or old.shape[:-1] != value.shape[:-1]:
+            raise StageError(f"cannot start from that checkpoint: {key} is {tuple(old.shape)}, the model needs "
+                             f"{tuple(value.shape)}; use the same architecture")
+        widened = torch.zeros_like(value)
+        widened[..., : old.shape[-1]] = old
+        state[key] = widened
+    model.load_state_dict(state, strict=True)
+
+
 def _batches_for_denoiser(dataset, batch_size: int, info):
     """DistributedSampler order (one shard per process), cut into whole batches."""
     sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
@@ -149,7 +180,8 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
                    name: str = "model", flame=None, vertex_loss: bool = True, loss_vertices: int = 0,
                    loss_lips: bool = False, weights: LossWeights | None = None, truncation: bool = True, presets: dict | None = None,
                    sampling: dict | None = None, pretrained_audio=None, style_from_other_clips: bool = True,
-                   head_scaling: bool = False) -> StageResult:
+                   style_edits: StyleEditRates | None = None, style_statistics: bool = False,
+                   start_from=None) -> StageResult:
     """Stage 2: train ``config``'s denoiser with the frozen ``style_encoder``.
 
     style_encoder: a ``StyleEncoder`` or a path for ``load_style_encoder``; its config
@@ -158,18 +190,27 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
     and first two transformer layers stay frozen, as in the reference.
     style_from_other_clips: encode each window's style from another clip of the same
     speaker (``StyleReferences``); False: from the sample's other window, as the reference.
-    head_scaling: scale the head motion of some samples, target and reference alike
-    (``augment.HEAD_SCALE_PROBABILITY``), so that the model follows a reference's head
-    amplitude beyond the corpus's range.
+    style_edits: edit some samples' head amplitude, jaw range and ARKit offsets, target and
+    reference alike (``augment.StyleEdits``), so that the model follows a reference beyond
+    the corpus's range; None: no edits, as the reference trains.
+    style_statistics: the style vector also holds the reference's channel statistics
+    (``model.motion_statistics``); the style encoder's own weights are unchanged by it.
+    start_from: a checkpoint folder to start from instead of random weights (fine-tuning);
+    its normalization stats are kept (see ``start_from_checkpoint``).
     """
     out = Path(out)
     with _session(out, device) as info:
         torch.manual_seed(loop.seed)
         encoder = style_encoder if isinstance(style_encoder, StyleEncoder) else load_style_encoder(style_encoder)
-        config = ModelConfig(config.denoiser, encoder.cfg, config.audio_encoder)
-        stats = load_stats(corpus)
+        if style_statistics:
+            encoder.cfg = replace(encoder.cfg, statistics=True)
+        config = ModelConfig(replace(config.denoiser, style_dim=encoder.cfg.style_dim,
+                                     statistics_dim=encoder.cfg.style_dim - encoder.cfg.width), encoder.cfg,
+                             config.audio_encoder)
+        start = load_checkpoint(start_from) if start_from is not None else None
+        stats = start.stats if start is not None else load_stats(corpus)
         frames = config.audio_encoder.kind == "frames"
-        dataset = MotionWindows(corpus, "train", window=config.denoiser.n_motions, n_windows=2,
+        dataset = MotionWindows(corpus, "train", stats=stats, window=config.denoiser.n_motions, n_windows=2,
                                 phone_features=frames, seed=loop.seed)
         if style_from_other_clips:
             dataset = StyleReferences(dataset)
@@ -181,10 +222,14 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
                                  f"frame but backend.speech makes {FEATURE_DIM}; set feature_dim to {FEATURE_DIM}")
         head = _head_for_loss(dataset.expression_space, flame, loss_vertices, loss_lips) if vertex_loss else None
         model = DiffPoseTalk(config)
+        if start is not None:
+            start_from_checkpoint(model, start.model)
         if pretrained_audio is not None:
             _load_pretrained_audio(model, pretrained_audio)
         loss = DenoiserLoss(stats, config.denoiser.head_pose, head, weights)
-        objective = DenoiserObjective(model, encoder, loss).to(info.device)
+        edits = None if style_edits is None else StyleEdits(stats, config.denoiser.head_pose,
+                                                             dataset.expression_space == "arkit", style_edits)
+        objective = DenoiserObjective(model, encoder, loss, edits).to(info.device)
         log.info("denoiser: %d clips, %d trainable parameters, audio encoder %s, space %s", len(dataset),
                  sum(p.numel() for p in model.parameters() if p.requires_grad), config.audio_encoder.kind,
                  dataset.expression_space)
@@ -199,7 +244,7 @@ def train_denoiser(corpus, out, config: ModelConfig, style_encoder, loop: LoopCo
             log.info("step %d: checkpoint written to %s", step, out / CHECKPOINT_DIR)
 
         last = train("denoiser", distributed.wrap(objective, info), model,
-                     lambda obj, batch, gen: denoiser_step(obj, batch, gen, truncation, head_scaling),
+                     lambda obj, batch, gen: denoiser_step(obj, batch, gen, truncation),
                      batches, loop, info, out, on_checkpoint=export,
                      run_config={"model": config.to_dict(), "corpus": str(corpus), "name": name})
         return StageResult(last, model)

@@ -54,21 +54,21 @@ def test_round_trip(message):
 @pytest.mark.parametrize("line, code", [
     ("", ErrorCode.PARSE_ERROR),
     ("{", ErrorCode.PARSE_ERROR),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": NaN}}', ErrorCode.PARSE_ERROR),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": -Infinity}}', ErrorCode.PARSE_ERROR),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": 1e400}}', ErrorCode.PARSE_ERROR),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": {"x": 1, "x": 2}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "params": {"x": NaN}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "params": {"x": -Infinity}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "params": {"x": 1e400}}', ErrorCode.PARSE_ERROR),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "params": {"x": 1, "x": 2}}', ErrorCode.PARSE_ERROR),
     ("[" * 100000 + "]" * 100000, ErrorCode.PARSE_ERROR),
-    (b'{"v": 1, "type": "request", "id": 1, "method": "st\xc3atus"}', ErrorCode.PARSE_ERROR),
+    (b'{"v": 2, "type": "request", "id": 1, "method": "st\xc3atus"}', ErrorCode.PARSE_ERROR),
     ('"just a string"', ErrorCode.INVALID_REQUEST),
     ('{"v": true, "type": "request", "id": 1, "method": "status"}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "request", "id": true, "method": "status"}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "request", "id": "", "method": "status"}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "params": []}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "request", "id": 1, "method": "status", "extra": 1}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "error", "id": 1, "error": {"code": "x"}}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 1, "type": "shout", "id": 1}', ErrorCode.INVALID_REQUEST),
-    ('{"v": 2, "type": "request", "id": 1, "method": "status"}', ErrorCode.VERSION_MISMATCH),
+    ('{"v": 2, "type": "request", "id": true, "method": "status"}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "request", "id": "", "method": "status"}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "params": []}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "request", "id": 1, "method": "status", "extra": 1}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "error", "id": 1, "error": {"code": "x"}}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 2, "type": "shout", "id": 1}', ErrorCode.INVALID_REQUEST),
+    ('{"v": 99, "type": "request", "id": 1, "method": "status"}', ErrorCode.VERSION_MISMATCH),
 ])
 def test_malformed_lines(line, code):
     assert code_of(line) == code
@@ -76,7 +76,7 @@ def test_malformed_lines(line, code):
 
 def test_the_request_id_is_kept_when_it_could_be_read():
     with pytest.raises(ProtocolError) as info:
-        p.decode('{"v": 2, "type": "request", "id": "abc", "method": "status"}')
+        p.decode('{"v": 99, "type": "request", "id": "abc", "method": "status"}')
     assert info.value.request_id == "abc" and info.value.to_message()["id"] == "abc"
 
 
@@ -154,8 +154,8 @@ def test_a_string_at_the_limit_is_fine():
 @pytest.mark.parametrize("params", [
     {"shape": [0.0] * 99 + [1e20]},
     {"shape": [-(p.MAX_SHAPE_VALUE + 1)] + [0.0] * 99},
-    {"style": {"kind": "vector", "values": [1e20] * p.STYLE_DIM}},
-    {"style": {"kind": "vector", "values": [0.0] * (p.STYLE_DIM - 1) + [p.MAX_STYLE_VALUE * 1.01]}},
+    {"style": {"kind": "vector", "values": [1e20] * 128}},
+    {"style": {"kind": "vector", "values": [0.0] * 127 + [p.MAX_STYLE_VALUE * 1.01]}},
 ])
 def test_out_of_range_style_and_shape_values_are_refused(params):
     with pytest.raises(ProtocolError) as info:
@@ -195,7 +195,7 @@ def test_fuzz_decode_raises_only_protocol_errors(line):
        st.dictionaries(st.sampled_from(["v", "type", "id", "method", "params", "result", "error", "event", "data", "x"]),
                        json_values, max_size=6))
 def test_fuzz_envelopes(kind, request_id, fields):
-    message = {"v": 1, "type": kind, "id": request_id, **fields}
+    message = {"v": 2, "type": kind, "id": request_id, **fields}
     line = json.dumps(message)
     try:
         decoded = p.decode(line)
@@ -250,7 +250,7 @@ def test_fuzz_generate_ranges(named_field, data):
 @given(st.sampled_from(["shape", "values"]), st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1,
                                                         max_size=4), st.integers(0, 99))
 def test_fuzz_style_and_shape_values(kind, values, at):
-    size, limit = (p.SHAPE_DIM, p.MAX_SHAPE_VALUE) if kind == "shape" else (p.STYLE_DIM, p.MAX_STYLE_VALUE)
+    size, limit = (p.SHAPE_DIM, p.MAX_SHAPE_VALUE) if kind == "shape" else (128, p.MAX_STYLE_VALUE)
     vector = [0.0] * size
     vector[at:at + len(values)] = values
     vector = vector[:size]
@@ -300,3 +300,14 @@ def test_keep_refuses_a_head_motion_scale():
         p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "head_motion_scale": 0.5,
                                             "keep": {"take": "t.npz", "frames": [0]}})
     assert info.value.details["param"] == "head_motion_scale" and "with keep" in info.value.message
+
+
+def test_a_style_vector_may_have_any_length_up_to_the_limit_the_model_decides():
+    for length in (128, 236):
+        checked = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz",
+                                                      "style": {"kind": "vector", "values": [0.5] * length}})
+        assert len(checked["style"]["values"]) == length
+    for length in (0, p.MAX_STYLE_DIM + 1):
+        with pytest.raises(ProtocolError, match="style"):
+            p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz",
+                                                "style": {"kind": "vector", "values": [0.5] * length}})

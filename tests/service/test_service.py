@@ -81,15 +81,15 @@ def test_startup_with_a_bad_checkpoint_reports_model_error_and_keeps_serving(ser
     "line, code",
     [
         (b"this is not json", ErrorCode.PARSE_ERROR),
-        (b'{"v":1,"type":"request","id":1,"method":"status","params":{"a":NaN}}', ErrorCode.PARSE_ERROR),
-        (b'{"v":1,"type":"request","id":1,"id":2,"method":"status"}', ErrorCode.PARSE_ERROR),
+        (b'{"v":2,"type":"request","id":1,"method":"status","params":{"a":NaN}}', ErrorCode.PARSE_ERROR),
+        (b'{"v":2,"type":"request","id":1,"id":2,"method":"status"}', ErrorCode.PARSE_ERROR),
         (b"\xff\xfe{}", ErrorCode.PARSE_ERROR),
         (b"[1, 2]", ErrorCode.INVALID_REQUEST),
         (b'{"type":"request","id":1,"method":"status"}', ErrorCode.INVALID_REQUEST),
-        (b'{"v":1,"type":"request","method":"status"}', ErrorCode.INVALID_REQUEST),
-        (b'{"v":1,"type":"response","id":1,"result":{}}', ErrorCode.INVALID_REQUEST),
+        (b'{"v":2,"type":"request","method":"status"}', ErrorCode.INVALID_REQUEST),
+        (b'{"v":2,"type":"response","id":1,"result":{}}', ErrorCode.INVALID_REQUEST),
         (b'{"v":99,"type":"request","id":1,"method":"status"}', ErrorCode.VERSION_MISMATCH),
-        (b'{"v":1,"type":"request","id":1,"method":"fly"}', ErrorCode.UNKNOWN_METHOD),
+        (b'{"v":2,"type":"request","id":1,"method":"fly"}', ErrorCode.UNKNOWN_METHOD),
     ],
 )
 def test_malformed_lines_get_an_error_and_the_service_keeps_serving(bare_service, line, code):
@@ -103,7 +103,7 @@ def test_malformed_lines_get_an_error_and_the_service_keeps_serving(bare_service
 
 def test_oversized_line_is_refused_without_breaking_the_stream(bare_service):
     proc = bare_service
-    proc.send_line(b'{"v":1,"type":"request","id":1,"method":"status","params":{"x":"' +
+    proc.send_line(b'{"v":2,"type":"request","id":1,"method":"status","params":{"x":"' +
                    b"a" * (protocol.MAX_MESSAGE_BYTES + 10) + b'"}}')
     message = proc.next_message()
     assert error_code(message) == ErrorCode.MESSAGE_TOO_LARGE

@@ -20,7 +20,8 @@ def test_default_model_is_small_and_has_presets():
     assert meta["expression_space"] == "arkit"
     assert meta["config"]["audio_encoder"]["kind"] == "frames"
     assert {"neutral", "calm", "expressive", "smiling", "lively head"} <= set(meta["presets"])
-    assert all(len(p["style"]) == 128 and p["description"] for p in meta["presets"].values())
+    style_dim = meta["config"]["denoiser"]["style_dim"]
+    assert all(len(p["style"]) == style_dim and p["description"] for p in meta["presets"].values())
 
 
 @pytest.mark.slow
