@@ -86,11 +86,12 @@ def resample_motion(motion: dict, fps_out: float) -> dict:
     }
 
 
-def head_about_mean(pose: np.ndarray) -> tuple:
+def head_about_mean(pose: np.ndarray, mean: np.ndarray | None = None) -> tuple:
     """(mean rotation as a unit quaternion, (T, 3) each frame's head rotation relative to it
-    as a rotation vector): the space in which the head is scaled and smoothed."""
+    as a rotation vector): the space in which the head is scaled and smoothed. ``mean``:
+    another rotation to be relative to (default: the mean of these)."""
     q = axis_angle_to_quat(np.asarray(pose, np.float32)[:, :3])
-    mean = mean_rotation(q)
+    mean = mean_rotation(q) if mean is None else mean
     return mean, quat_to_axis_angle(quat_multiply(np.broadcast_to(quat_conjugate(mean), q.shape), q))
 
 

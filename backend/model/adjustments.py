@@ -107,17 +107,38 @@ def resolve_adjustments(params: dict, expression_space: str) -> Adjustments:
     return adjustments
 
 
-def apply_adjustments(motion: dict, adjustments: Adjustments) -> dict:
+@dataclass(frozen=True)
+class Reference:
+    """What the take-wide adjustments are about: the head's mean rotation (unit
+    quaternion) and the closed jaw (FLAME's jaw scale and closures)."""
+
+    head_mean: np.ndarray
+    closed_jaw: np.ndarray
+
+
+def reference_of(motion: dict) -> Reference:
+    """The reference of a raw motion: its own mean head and its most closed jaw."""
+    pose = np.asarray(motion["pose"], np.float64)
+    angle = np.linalg.norm(pose[:, 3:], axis=1)
+    closed = pose[angle <= np.percentile(angle, FLAME_CLOSED_PERCENTILE), 3:].mean(axis=0)
+    return Reference(motion_io.head_about_mean(pose)[0], closed)
+
+
+def apply_adjustments(motion: dict, adjustments: Adjustments, reference: Reference | None = None) -> dict:
     """``motion`` (raw, at its own fps) with ``adjustments`` applied; neutral ones return
-    its values unchanged."""
+    its values unchanged. ``reference`` (default: the motion's own) is what the head and
+    FLAME's jaw scale about: an edit of a take passes the take's, so that its kept frames
+    come out as they were."""
     exp = np.array(motion["exp"], np.float64)
     pose = np.array(motion["pose"], np.float64)
     if adjustments.neutral or len(exp) == 0:
         return {**motion, "exp": exp.astype(np.float32), "pose": pose.astype(np.float32)}
+    reference = reference or reference_of(motion)
     arkit = motion["expression_space"] == "arkit"
     exp, pose = shifted(exp, adjustments.lip_sync_offset), shifted(pose, adjustments.lip_sync_offset)
-    shut = closed_weight(exp, pose, arkit)
-    mean, head = motion_io.head_about_mean(pose)
+    shut = closed_weight(exp, pose, arkit, reference)
+    mean = reference.head_mean
+    head = motion_io.head_about_mean(pose, mean)[1]
     if adjustments.smoothing > 0:
         sigma = adjustments.smoothing * SMOOTHING_SECONDS * float(motion["fps"])
         keep = shut[:, None]
@@ -135,7 +156,7 @@ def apply_adjustments(motion: dict, adjustments: Adjustments) -> dict:
             pose[:, 3:] *= jaw
             exp[:, JAW_SHAPES + [CH["mouthClose"]]] *= jaw
         else:
-            closed = _flame_closed_jaw(pose[:, 3:])
+            closed = reference.closed_jaw
             pose[:, 3:] = closed + adjustments.jaw * (pose[:, 3:] - closed)
     if arkit:
         exp[:, MOUTH] *= (1.0 + (adjustments.mouth - 1.0) * (1.0 - shut))[:, None]
@@ -169,17 +190,11 @@ def gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def closed_weight(exp: np.ndarray, pose: np.ndarray, arkit: bool) -> np.ndarray:
+def closed_weight(exp: np.ndarray, pose: np.ndarray, arkit: bool, reference: Reference) -> np.ndarray:
     """(T,) 1 where the lips are shut, 0 where they are open, a ramp between."""
-    jaw = np.linalg.norm(pose[:, 3:], axis=1) * np.sign(pose[:, 3])  # about +X: positive opens
     if arkit:
+        jaw = np.linalg.norm(pose[:, 3:], axis=1) * np.sign(pose[:, 3])  # about +X: positive opens
         opening = lip_aperture(exp, jaw)
         return np.clip((OPEN_APERTURE - opening) / (OPEN_APERTURE - CLOSED_APERTURE), 0.0, 1.0)
-    beyond = jaw - np.percentile(jaw, FLAME_CLOSED_PERCENTILE)
+    beyond = np.linalg.norm(pose[:, 3:] - reference.closed_jaw, axis=1)
     return np.clip(2.0 - beyond / FLAME_CLOSED_JAW_RADIANS, 0.0, 1.0)
-
-
-def _flame_closed_jaw(jaw: np.ndarray) -> np.ndarray:
-    """(3,) the take's closed jaw: the mean rotation of its most closed frames."""
-    angle = np.linalg.norm(jaw, axis=1)
-    return jaw[angle <= np.percentile(angle, FLAME_CLOSED_PERCENTILE)].mean(axis=0)

@@ -18,7 +18,7 @@ from .. import __version__
 from .. import audio_io, motion_io
 from ..atomic_files import write_atomically
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
-from ..model.adjustments import AdjustmentError, apply_adjustments, resolve_adjustments
+from ..model.adjustments import AdjustmentError, apply_adjustments, reference_of, resolve_adjustments
 from ..model.errors import Cancelled, CheckpointError, SamplingError
 from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, STYLE_DIM, ErrorCode,
                         ProtocolError)
@@ -300,12 +300,14 @@ class Runner:
         report_stage(WRITE, 0, 1, 0, 1)
         settings = {**self.settings(params, sampling, len(audio) / SAMPLE_RATE, recognition),
                     **adjustments.as_params()}
+        # An edit is adjusted about the take's own head and jaw, so its kept frames stay the take's.
+        reference = None if kept is None else reference_of(kept.take)
         outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
             raw = motion_io.resample_motion(motion, params["fps"])
             if kept is not None:
                 raw = kept.join(raw)
-            out = _adjusted_take(raw, adjustments)
+            out = _adjusted_take(raw, adjustments, reference)
             out["shape"] = shape if shape is not None else motion.get("shape")
             if not (_within(out["exp"]) and _within(out["pose"])):
                 raise fail(ErrorCode.OUTPUT_FAILED, "the model's motion is NaN or infinite for this request, so "
@@ -398,9 +400,9 @@ def _adjustments(params, expression_space, method="generate"):
         raise fail(ErrorCode.INVALID_PARAMS, f"{method}: {exc}", param=exc.param) from None
 
 
-def _adjusted_take(raw: dict, adjustments) -> dict:
+def _adjusted_take(raw: dict, adjustments, reference=None) -> dict:
     """What a take file holds: the adjusted motion, and the raw one to adjust again."""
-    out = apply_adjustments(raw, adjustments)
+    out = apply_adjustments(raw, adjustments, reference)
     out["raw_exp"], out["raw_pose"] = raw["exp"], raw["pose"]
     return out
 

@@ -12,7 +12,7 @@ settings.audio_file = str(write_wav(TMP / "line.wav", 2.0))
 settings.file_frame_start = 11
 settings.quality = "CUSTOM"
 settings.steps = ARGS["steps"]
-settings.head_motion_scale = 0.5  # the edit leaves the take's head motion as it is
+settings.head_motion_scale = 0.5  # the edit is adjusted as the take was
 rig.select_set(True); bpy.context.view_layer.objects.active = rig
 regenerate = generation.DIFFPOSETALK_OT_regenerate_range
 
@@ -68,7 +68,7 @@ def test_regenerate_range_keeps_the_keys_outside_it(blender_addon, tiny_arkit_ch
     assert out["take"] == [11, 58]  # 2 s at 24 fps from frame 11
     assert "not all in the take" in out["outside"] and out["ready"] is None
     assert out["sent"][0] == pytest.approx([14 / 24, 30 / 24]), "frames 25..40 are the take's seconds 14/24..30/24"
-    assert out["sent"][1:] == [1.0, 1, 1]
+    assert out["sent"][1:] == [0.5, 1, 1], "the take's own adjustments, a new seed, one variation"
     assert out["message"].startswith("Regenerated frames 25-40 as variation 2"), out["message"]
     assert out["curves"][0] > 50 and out["curves"][1], "the same curves, one key per frame"
     assert all(out["frames_same"])

@@ -7,7 +7,7 @@ import pytest
 
 from backend import motion_io, protocol
 from backend.protocol import ErrorCode, Method, ProtocolError
-from backend.model.adjustments import Adjustments, apply_adjustments
+from backend.model.adjustments import Adjustments, apply_adjustments, reference_of
 from backend.service.runner import Runner
 
 
@@ -92,6 +92,9 @@ def test_an_edit_keeps_the_raw_take_and_applies_its_adjustments_to_the_whole(run
     kept = [0, 1, 2, 20]
     assert np.array_equal(after["raw_exp"][kept], before["raw_exp"][kept])
     assert np.array_equal(after["raw_pose"][kept, 3:], before["raw_pose"][kept, 3:])
-    whole = apply_adjustments(motion_io.raw_motion(after), Adjustments(jaw=1.4, head=0.5))
+    # Adjusted about the take's own head and closed jaw: the kept frames come out as the take's.
+    np.testing.assert_allclose(after["pose"][kept], before["pose"][kept], atol=1e-6)
+    whole = apply_adjustments(motion_io.raw_motion(after), Adjustments(jaw=1.4, head=0.5),
+                              reference_of(motion_io.raw_motion(before)))
     np.testing.assert_allclose(after["pose"], whole["pose"], atol=1e-6)
     assert after["settings"]["jaw_scale"] == 1.4 and after["settings"]["keep"]["frames"] == kept
