@@ -9,7 +9,6 @@ from backend.model.adjustments import Adjustments, apply_adjustments
 
 ADJUST = """
 rigs = importlib.import_module(PKG + ".addon.rigs")
-rig_math = importlib.import_module(PKG + ".addon.core.rig_math")
 scene.render.fps = 25
 settings = scene.diffposetalk
 settings.audio_source = "FILE"
@@ -48,18 +47,6 @@ def artists():
             "face_nla": [s.action.name for t in face.animation_data.nla_tracks for s in t.strips]}
 
 
-def keys_match_take():
-    # Blender's own evaluation of every written curve against the take's motion.
-    expected = rig_math.motion_to_curves(generation.TAKES.motion(generation.TAKES.shown), spec,
-                                         generation.TAKES.frame_start, generation.TAKES.fps)
-    curves = {fc.data_path: fc for mesh in meshes for fc in fcurves(mesh.data.shape_keys)}
-    curves.update({(fc.data_path, fc.array_index): fc for fc in fcurves(armature)})
-    wanted = [(curves[f'key_blocks["{name}"].value'], values) for name, values in expected.shape_keys.items()]
-    wanted += [(curves[(f'pose.bones["{bone}"].rotation_quaternion', i)], quats[:, i])
-               for bone, quats in expected.rotations.items() for i in range(4)]
-    return max(max(abs(fc.evaluate(float(f)) - v) for f, v in zip(expected.frames, values)) for fc, values in wanted)
-
-
 out = {"no_take": apply.disabled_reason(bpy.context)}
 assert generate() is None
 drain(timeout=900)
@@ -79,7 +66,7 @@ settings.jaw_scale, settings.head_motion_scale = 1.5, 0.5
 bpy.ops.diffposetalk.apply_adjustments()
 drain(timeout=300)
 out["message"] = wm.diffposetalk.message
-out["keys_error"] = keys_match_take()
+out["keys_error"] = curve_error(*take_curves(rig))
 take = generation.TAKES.motion(generation.TAKES.shown)
 out["take"] = {key: np.asarray(take[key]).tolist() for key in ("exp", "pose", "raw_exp", "raw_pose")}
 out["fps"] = take["fps"]
