@@ -401,7 +401,16 @@ class DIFFPOSETALK_OT_cancel(Checked, bpy.types.Operator):
 class _EditingTake(Checked):
     """An operator that sends the shown variation to the backend as a file and returns:
     its ``edit_request(context)`` gives the params and the job context (with ``take_file``),
-    ``kind``, ``method`` and ``started`` the job's handler, protocol method and message."""
+    ``kind``, ``method`` and ``started`` the job's handler, protocol method and message,
+    ``verb`` what it does to a take, ``not_ready(context)`` why else it cannot run."""
+
+    @classmethod
+    def disabled_reason(cls, context):
+        if service.SESSION.busy:
+            return BUSY
+        if TAKES.count == 0:
+            return f"There is no take in this session to {cls.verb}: generate lip-sync first"
+        return cls.not_ready(context)
 
     def execute(self, context):
         try:
@@ -423,14 +432,10 @@ class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
     bl_idname = "diffposetalk.regenerate_range"
     bl_label = "Regenerate Range"
     bl_options = {"REGISTER"}
-    kind, method, started = REGENERATE_KIND, protocol.Method.GENERATE, "Regenerating the range..."
+    kind, method, started, verb = REGENERATE_KIND, protocol.Method.GENERATE, "Regenerating the range...", "edit"
 
     @classmethod
-    def disabled_reason(cls, context):
-        if service.SESSION.busy:
-            return BUSY
-        if TAKES.count == 0:
-            return "There is no take in this session to edit: generate lip-sync first"
+    def not_ready(cls, context):
         settings = context.scene.diffposetalk
         try:
             TAKES.range_seconds(settings.regenerate_frame_start, settings.regenerate_frame_end)
@@ -449,14 +454,10 @@ class DIFFPOSETALK_OT_apply_adjustments(_EditingTake, bpy.types.Operator):
     bl_idname = "diffposetalk.apply_adjustments"
     bl_label = "Apply Adjustments"
     bl_options = {"REGISTER"}
-    kind, method, started = ADJUST_KIND, protocol.Method.ADJUST_TAKE, "Adjusting the take..."
+    kind, method, started, verb = ADJUST_KIND, protocol.Method.ADJUST_TAKE, "Adjusting the take...", "adjust"
 
     @classmethod
-    def disabled_reason(cls, context):
-        if service.SESSION.busy:
-            return BUSY
-        if TAKES.count == 0:
-            return "There is no take in this session to adjust: generate lip-sync first"
+    def not_ready(cls, context):
         if shown_adjustments() == adjustment_params(context.scene.diffposetalk):
             return "The take shown has these adjustments already: change a value first"
         return None

@@ -8,10 +8,12 @@ not on the keys afterwards, so that what keeps the lips shut keeps them shut.
 
 - Jaw: the jaw rotation is scaled about the rest (zero), and with ARKit mouthClose with
   it: mouthClose is the part of the jaw's opening the lips cancel, so a closure (lips
-  shut over a slightly open jaw) stays shut whatever the scale. The jaw's own ARKit
-  shapes (jawForward, jawLeft, jawRight) scale with it. FLAME has no mouthClose: its jaw
-  is scaled about the take's closed jaw (the mean of its most closed 5 % of frames), so
-  frames with the jaw at that angle stay where they are.
+  shut over a slightly open jaw) stays shut. The jaw bone's arc and the linear
+  mouthClose shape do not cancel exactly on a head, so frames with the lips shut also
+  keep their jaw (the scale fades in as the lips part, like the mouth's). The jaw's own
+  ARKit shapes (jawForward, jawLeft, jawRight) scale with it. FLAME has no mouthClose:
+  its jaw is scaled about the take's closed jaw (the mean of its most closed 5 % of
+  frames), so frames with the jaw at that angle stay where they are.
 - Mouth (ARKit): the lip shapes (mouth* but mouthClose, and cheekPuff) scale about the
   neutral (0), except on frames where the lips are shut, which keep their shapes: a
   closure fades in from ``CLOSED_APERTURE`` to ``OPEN_APERTURE`` of the lips' opening
@@ -51,7 +53,8 @@ from ..protocol import SMOOTHING_SECONDS
 # model, every frame with the built-in head's lips within 2 mm is under 0.09.
 CLOSED_APERTURE = 0.1
 OPEN_APERTURE = 0.16
-# FLAME: frames whose jaw opens less than this past the take's closed jaw count as shut.
+# FLAME: frames whose jaw is within this of the take's closed jaw count as shut (fading
+# out at twice it).
 FLAME_CLOSED_JAW_RADIANS = 0.02
 FLAME_CLOSED_PERCENTILE = 5.0
 
@@ -90,7 +93,7 @@ class Adjustments:
         return self == Adjustments()
 
     def as_params(self) -> dict:
-        """The protocol's names and values (what a take's settings record as ``adjustments``)."""
+        """The protocol's names and values (what a take's settings record)."""
         return {PARAMS[name]: value for name, value in asdict(self).items()}
 
 
