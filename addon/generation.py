@@ -7,8 +7,12 @@ thread (``register`` installs it as the handler of generate jobs), which writes 
 as one undo step and keeps the take in ``TAKES``; Show Variation writes another one.
 Regenerate Range sends the shown variation back with the range to generate again (the
 protocol's ``keep``); the result becomes another variation, written as a new Action, and
-the Action it replaces is kept in the file. Nothing is written to the scene for a job that
-failed or was cancelled.
+the Action it replaces is kept in the file. Apply Adjustments sends the shown variation
+back with the Adjust panel's values (``adjust_take``: the backend adjusts the take's raw
+motion again, in milliseconds) and writes the result in its place, as Show Variation
+does. Each take keeps the settings the backend recorded (``settings`` of its motion,
+the adjustments also on its Actions as ``ADJUSTMENTS_PROP``). Nothing is written to the
+scene for a job that failed or was cancelled.
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "generate"
 REGENERATE_KIND = "regenerate"
+ADJUST_KIND = "adjust"
+ADJUSTMENTS_PROP = "diffposetalk_adjustments"
+# Adjustments a FLAME model refuses (it has no channels of these regions).
+ARKIT_ONLY_ADJUSTMENTS = ("mouth_scale", "brow_scale", "eye_scale")
 BUSY = "A lip-sync job is running; wait for it or cancel it"
 TAKES = Takes()  # the last job's variations
 
@@ -97,13 +105,13 @@ def build_request(context, rig):
         raise GenerationError(f"This model has {max_steps} diffusion steps: set Steps to at most {max_steps}")
     params = {
         "audio": path,
-        "output": str(common.user_dir("takes") / f"{uuid.uuid4().hex}.npz"),
+        "output": _output_file(),
         "start": span.audio_start,
         "end": span.audio_end if span.audio_end > span.audio_start else None,
         "style": style_spec(context, settings, rig, space),
         "audio_scale": None if settings.use_model_guidance else settings.audio_scale,
         "style_scale": None if settings.use_model_guidance else settings.style_scale,
-        "head_motion_scale": settings.head_motion_scale,
+        **adjustment_params(settings),
         "steps": steps,
         "seed": settings.seed,
         "n_variations": settings.n_variations,
@@ -119,6 +127,33 @@ def build_request(context, rig):
         "request": params,
     }
     return params, job_context
+
+
+def adjustment_params(settings) -> dict:
+    """The protocol's adjustments from the Adjust panel (its properties have the same names)."""
+    return {name: getattr(settings, name) for name in protocol.ADJUSTMENTS}
+
+
+def take_adjustments(motion) -> dict:
+    """The adjustments a take was made with, from its recorded settings (defaults where
+    it records none)."""
+    recorded = motion.get("settings") or {}
+    return {name: recorded.get(name, field.default) for name, field in protocol.ADJUSTMENTS.items()}
+
+
+def shown_adjustments():
+    """The adjustments of the variation on the rig, or None without a take."""
+    return take_adjustments(TAKES.motion(TAKES.shown)) if TAKES.count else None
+
+
+def describe_adjustments(adjustments: dict) -> str:
+    """The adjustments that change something, in a few words ('no adjustments' for none)."""
+    words = []
+    for name, value in adjustments.items():
+        if value != protocol.ADJUSTMENTS[name].default:
+            label = name.removesuffix("_scale").replace("_", " ")
+            words.append(f"{label} {value:+d}" if isinstance(value, int) else f"{label} {value:.2f}")
+    return ", ".join(words) or "no adjustments"
 
 
 def _finished_motions(context, job):
@@ -178,6 +213,8 @@ def _write(scene, rig, index, keep_previous=False):
                                     keep_previous=keep_previous,
                                     tolerance=settings.key_tolerance if settings.reduce_keys else None)
     TAKES.shown = index
+    for name in result.actions:
+        bpy.data.actions[name][ADJUSTMENTS_PROP] = take_adjustments(TAKES.motion(index))
     settings.take_rig = rig.name
     settings.take_frame_start = int(round(result.frame_start))
     settings.take_frame_end = int(round(result.frame_end))
@@ -211,15 +248,61 @@ def regenerate_request(first: int, last: int):
         seconds = TAKES.range_seconds(first, last)
     except ValueError as exc:
         raise GenerationError(str(exc)) from None
-    takes = common.user_dir("takes")
-    take_file = takes / f"{uuid.uuid4().hex}_take.npz"
-    motion_io.save_motion(take_file, TAKES.motion(TAKES.shown))
-    params = dict(TAKES.request, output=str(takes / f"{uuid.uuid4().hex}.npz"), n_variations=1,
-                  head_motion_scale=1.0,  # the take carries its head motion already
+    take_file = _shown_take_file()
+    shown = TAKES.motion(TAKES.shown)
+    params = dict(TAKES.request, output=_output_file(), n_variations=1,
                   seed=(TAKES.request.get("seed", 0) + 1 + TAKES.edits) % 2**32,  # new frames, not the old ones
-                  keep={"take": str(take_file), "regenerate": seconds})
+                  keep={"take": str(take_file), "regenerate": seconds},
+                  **take_adjustments(shown))  # the new variation looks like the one it edits
     job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file), "frames": [first, last]}
     return params, job_context
+
+
+def _output_file() -> str:
+    return str(common.user_dir("takes") / f"{uuid.uuid4().hex}.npz")
+
+
+def _shown_take_file() -> Path:
+    """The shown variation, raw motion and settings included, as a file for the backend."""
+    shown = TAKES.motion(TAKES.shown)
+    take_file = common.user_dir("takes") / f"{uuid.uuid4().hex}_take.npz"
+    motion_io.save_motion(take_file, shown, shown.get("settings"))
+    return take_file
+
+
+def adjust_request(settings):
+    """(params, job context) of an ``adjust_take`` of the shown variation with the Adjust
+    panel's values; raises GenerationError."""
+    if TAKES.count == 0:
+        raise GenerationError("There is no take to adjust: generate lip-sync first")
+    take_file = _shown_take_file()
+    params = {"take": str(take_file), "output": _output_file(), **adjustment_params(settings)}
+    job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file), "index": TAKES.shown}
+    return params, job_context
+
+
+def apply_adjusted(job):
+    """Main thread: the adjusted take replaces the variation it was made from, on the rig too."""
+    context = bpy.context
+    Path(job.context["take_file"]).unlink(missing_ok=True)
+    finished = _finished_motions(context, job)
+    if finished is None:
+        return
+    scene, rig, motions = finished
+    index = job.context["index"]
+    if TAKES.rig != rig.name or index >= TAKES.count:
+        tell(context, "The take was let go while it was adjusted; nothing was written", error=True)
+        return
+    before = TAKES.motions[index]
+    TAKES.motions[index] = motions[0]
+    try:
+        result = _write(scene, rig, index)
+    except (rigs.RigError, ValueError) as exc:
+        TAKES.motions[index] = before
+        tell(context, f"Could not write the adjusted take to {rig.name!r}: {exc}", error=True)
+        return
+    tell(context, f"Adjusted variation {index + 1} ({describe_adjustments(take_adjustments(motions[0]))}) in "
+         f"{result.action_name}" + keys_line(result))
 
 
 def apply_regenerated(job):
@@ -248,11 +331,12 @@ def apply_regenerated(job):
 def register():
     service.JOB_HANDLERS[JOB_KIND] = apply_job
     service.JOB_HANDLERS[REGENERATE_KIND] = apply_regenerated
+    service.JOB_HANDLERS[ADJUST_KIND] = apply_adjusted
 
 
 def unregister():
-    service.JOB_HANDLERS.pop(JOB_KIND, None)
-    service.JOB_HANDLERS.pop(REGENERATE_KIND, None)
+    for kind in (JOB_KIND, REGENERATE_KIND, ADJUST_KIND):
+        service.JOB_HANDLERS.pop(kind, None)
     TAKES.clear()
 
 
@@ -314,19 +398,44 @@ class DIFFPOSETALK_OT_cancel(Checked, bpy.types.Operator):
         return {"FINISHED"}
 
 
-class DIFFPOSETALK_OT_regenerate_range(Checked, bpy.types.Operator):
-    """Generate the frames From-To of the take shown again, joining the motion kept around them; the result is a new variation and the take before stays"""
-
-    bl_idname = "diffposetalk.regenerate_range"
-    bl_label = "Regenerate Range"
-    bl_options = {"REGISTER"}
+class _EditingTake(Checked):
+    """An operator that sends the shown variation to the backend as a file and returns:
+    its ``edit_request(context)`` gives the params and the job context (with ``take_file``),
+    ``kind``, ``method`` and ``started`` the job's handler, protocol method and message,
+    ``verb`` what it does to a take, ``not_ready(context)`` why else it cannot run."""
 
     @classmethod
     def disabled_reason(cls, context):
         if service.SESSION.busy:
             return BUSY
         if TAKES.count == 0:
-            return "There is no take in this session to edit: generate lip-sync first"
+            return f"There is no take in this session to {cls.verb}: generate lip-sync first"
+        return cls.not_ready(context)
+
+    def execute(self, context):
+        try:
+            params, job_context = self.edit_request(context)
+        except (GenerationError, OSError) as exc:
+            return fail(self, context, str(exc))
+        try:
+            service.submit(common.preferences(context), self.kind, self.method, params, job_context)
+        except service.NotReady as exc:
+            Path(job_context["take_file"]).unlink(missing_ok=True)
+            return fail(self, context, str(exc))
+        tell(context, self.started, report=False)
+        return {"FINISHED"}
+
+
+class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
+    """Generate the frames From-To of the take shown again, joining the motion kept around them; the result is a new variation and the take before stays"""
+
+    bl_idname = "diffposetalk.regenerate_range"
+    bl_label = "Regenerate Range"
+    bl_options = {"REGISTER"}
+    kind, method, started, verb = REGENERATE_KIND, protocol.Method.GENERATE, "Regenerating the range...", "edit"
+
+    @classmethod
+    def not_ready(cls, context):
         settings = context.scene.diffposetalk
         try:
             TAKES.range_seconds(settings.regenerate_frame_start, settings.regenerate_frame_end)
@@ -334,20 +443,27 @@ class DIFFPOSETALK_OT_regenerate_range(Checked, bpy.types.Operator):
             return str(exc)
         return None
 
-    def execute(self, context):
+    def edit_request(self, context):
         settings = context.scene.diffposetalk
-        try:
-            params, job_context = regenerate_request(settings.regenerate_frame_start, settings.regenerate_frame_end)
-        except (GenerationError, OSError) as exc:
-            return fail(self, context, str(exc))
-        try:
-            service.submit(common.preferences(context), REGENERATE_KIND, protocol.Method.GENERATE, params,
-                           job_context)
-        except service.NotReady as exc:
-            Path(job_context["take_file"]).unlink(missing_ok=True)
-            return fail(self, context, str(exc))
-        tell(context, "Regenerating the range...", report=False)
-        return {"FINISHED"}
+        return regenerate_request(settings.regenerate_frame_start, settings.regenerate_frame_end)
+
+
+class DIFFPOSETALK_OT_apply_adjustments(_EditingTake, bpy.types.Operator):
+    """Apply the Adjust panel's values to the take shown: its keys are written again from the generated motion, without generating it again"""
+
+    bl_idname = "diffposetalk.apply_adjustments"
+    bl_label = "Apply Adjustments"
+    bl_options = {"REGISTER"}
+    kind, method, started, verb = ADJUST_KIND, protocol.Method.ADJUST_TAKE, "Adjusting the take...", "adjust"
+
+    @classmethod
+    def not_ready(cls, context):
+        if shown_adjustments() == adjustment_params(context.scene.diffposetalk):
+            return "The take shown has these adjustments already: change a value first"
+        return None
+
+    def edit_request(self, context):
+        return adjust_request(context.scene.diffposetalk)
 
 
 class _ChoosingVariation(Checked):
@@ -406,4 +522,4 @@ class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
 
 
 CLASSES = (DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_regenerate_range,
-           DIFFPOSETALK_OT_show_variation, DIFFPOSETALK_OT_rewrite_keys, DIFFPOSETALK_OT_keep_variation)
+           DIFFPOSETALK_OT_apply_adjustments, DIFFPOSETALK_OT_show_variation, DIFFPOSETALK_OT_rewrite_keys, DIFFPOSETALK_OT_keep_variation)

@@ -1,5 +1,5 @@
 """The "Lip Sync" tab in the 3D view's sidebar: the Generate button, progress and messages
-on top, and one sub-panel per step (Rig, Audio, Style, Quality, Take, Export)."""
+on top, and one sub-panel per step (Rig, Audio, Style, Quality, Take, Adjust, Export)."""
 import bpy
 
 from . import add_head, export, generation, mapping_ops, rigs, service
@@ -122,7 +122,6 @@ class DIFFPOSETALK_PT_style(_Step, bpy.types.Panel):
         else:
             col.prop(settings, "audio_scale")
             col.prop(settings, "style_scale")
-        col.prop(settings, "head_motion_scale")
 
 
 class DIFFPOSETALK_PT_quality(_Step, bpy.types.Panel):
@@ -170,6 +169,35 @@ class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
             layout.operator(generation.DIFFPOSETALK_OT_keep_variation.bl_idname, icon="CHECKMARK")
 
 
+# --- Adjust -------------------------------------------------------------------------------
+
+class DIFFPOSETALK_PT_adjust(_Step, bpy.types.Panel):
+    """The take's adjustments: sent with Generate, applied to the shown take by Apply Adjustments."""
+
+    bl_label = "Adjust"
+    bl_idname = "DIFFPOSETALK_PT_adjust"
+
+    def draw(self, context):
+        layout, settings = _fields(self.layout), context.scene.diffposetalk
+        flame = (service.SESSION.model_info or {}).get("expression_space") == "flame"
+        col = layout.column(align=True)
+        for name in generation.ARKIT_ONLY_ADJUSTMENTS:
+            row = col.row(align=True)
+            row.active = not flame
+            row.prop(settings, name)
+        col.prop(settings, "jaw_scale")
+        col.prop(settings, "head_motion_scale")
+        col = layout.column(align=True)
+        col.prop(settings, "lip_sync_offset")
+        col.prop(settings, "smoothing")
+        if flame:
+            layout.label(text="FLAME models: jaw, head, offset and smoothing only", icon="INFO")
+        shown = generation.shown_adjustments()
+        if shown is not None:
+            layout.label(text="Take: " + generation.describe_adjustments(shown))
+        layout.operator(generation.DIFFPOSETALK_OT_apply_adjustments.bl_idname, icon="MODIFIER")
+
+
 class DIFFPOSETALK_PT_export(_Step, bpy.types.Panel):
     bl_label = "Export"
     bl_idname = "DIFFPOSETALK_PT_export"
@@ -183,4 +211,4 @@ class DIFFPOSETALK_PT_export(_Step, bpy.types.Panel):
 
 # The parent first: a sub-panel registers after the panel it belongs to.
 CLASSES = (DIFFPOSETALK_PT_lip_sync, DIFFPOSETALK_PT_rig, DIFFPOSETALK_PT_audio, DIFFPOSETALK_PT_style,
-           DIFFPOSETALK_PT_quality, DIFFPOSETALK_PT_take, DIFFPOSETALK_PT_export)
+           DIFFPOSETALK_PT_quality, DIFFPOSETALK_PT_take, DIFFPOSETALK_PT_adjust, DIFFPOSETALK_PT_export)

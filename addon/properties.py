@@ -67,11 +67,6 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         name="Style Guidance", default=3.0, soft_max=6.0, **_range("style_scale"),
         description="How strongly the motion follows the style reference",
     )
-    head_motion_scale: FloatProperty(
-        name="Head Motion", default=_GENERATE["head_motion_scale"].default, soft_max=2.0,
-        **_range("head_motion_scale"),
-        description="Scale of the head's rotation about its mean",
-    )
     quality: EnumProperty(
         name="Quality",
         items=(
@@ -112,6 +107,37 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         description="How far a reduced curve may be from the generated motion at any frame, in the curve's own "
         "units (shape-key value, rotation quaternion component)",
     )
+    # --- Adjust: the take's adjustments, the protocol's ADJUSTMENTS under the same names ---
+    mouth_scale: FloatProperty(
+        name="Mouth", default=_GENERATE["mouth_scale"].default, **_range("mouth_scale"),
+        description="Intensity of the lip shapes about the neutral; closed lips stay closed (ARKit models)",
+    )
+    jaw_scale: FloatProperty(
+        name="Jaw", default=_GENERATE["jaw_scale"].default, **_range("jaw_scale"),
+        description="How far the jaw opens; the lips still close on p, b and m",
+    )
+    brow_scale: FloatProperty(
+        name="Brows", default=_GENERATE["brow_scale"].default, **_range("brow_scale"),
+        description="Intensity of the brow motion about the neutral (ARKit models)",
+    )
+    eye_scale: FloatProperty(
+        name="Eyes", default=_GENERATE["eye_scale"].default, **_range("eye_scale"),
+        description="Intensity of gaze, squint and wide eyes about the neutral; blinks stay full blinks (ARKit models)",
+    )
+    head_motion_scale: FloatProperty(
+        name="Head Motion", default=_GENERATE["head_motion_scale"].default, soft_max=2.0,
+        **_range("head_motion_scale"),
+        description="Scale of the head's rotation about its mean",
+    )
+    lip_sync_offset: IntProperty(
+        name="Lip-Sync Offset", default=_GENERATE["lip_sync_offset"].default, **_range("lip_sync_offset"),
+        description="Frames the motion comes after the sound (negative: before); the take keeps its frames",
+    )
+    smoothing: FloatProperty(
+        name="Smoothing", default=_GENERATE["smoothing"].default, subtype="FACTOR", **_range("smoothing"),
+        description="Smooths the motion over time without smearing lip closures or blinks",
+    )
+    # --- end of Adjust ---
     # The last take written (what Bake & Export FBX exports).
     take_rig: StringProperty(name="Take Rig")
     take_frame_start: IntProperty(name="Take Start")

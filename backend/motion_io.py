@@ -3,7 +3,9 @@ resampling, head scale.
 
 A motion is a dict with ``exp`` (T, 50), ``pose`` (T, 6: head axis-angle, jaw
 axis-angle), ``fps`` and ``expression_space`` (the output file of docs/protocol.md). Rotations are never
-interpolated component-wise: they go through unit quaternions and slerp.
+interpolated component-wise: they go through unit quaternions and slerp. A take also
+carries ``raw_exp`` and ``raw_pose``, the model's motion before the animator's
+adjustments (``raw_motion``), and its ``settings``.
 """
 from __future__ import annotations
 
@@ -41,11 +43,25 @@ def resampled_length(frames: int, fps_in: float, fps_out: float) -> int:
     return max(1, int(round(frames * fps_out / fps_in)))
 
 
+RAW_KEYS = ("raw_exp", "raw_pose")
+
+
+def raw_motion(motion: dict) -> dict:
+    """The motion before adjustments: a take's ``raw_exp`` and ``raw_pose``, or the motion
+    itself for a file without them (written before adjustments existed, or by other tools)."""
+    plain = {key: value for key, value in motion.items() if key not in RAW_KEYS}
+    if "raw_exp" in motion:
+        plain.update(exp=motion["raw_exp"], pose=motion["raw_pose"])
+    return plain
+
+
 def resample_motion(motion: dict, fps_out: float) -> dict:
     """The motion at another frame rate: expression linear, rotations by slerp.
 
-    Output frame i shows time i / fps_out; times past the last input frame hold it.
+    Output frame i shows time i / fps_out; times past the last input frame hold it. A
+    take's raw arrays are left out (resample ``raw_motion`` for them).
     """
+    motion = {key: value for key, value in motion.items() if key not in RAW_KEYS}
     fps_in = float(motion["fps"])
     exp = np.asarray(motion["exp"], np.float32)
     pose = np.asarray(motion["pose"], np.float32)
@@ -70,6 +86,21 @@ def resample_motion(motion: dict, fps_out: float) -> dict:
     }
 
 
+def head_about_mean(pose: np.ndarray, mean: np.ndarray | None = None) -> tuple:
+    """(mean rotation as a unit quaternion, (T, 3) each frame's head rotation relative to it
+    as a rotation vector): the space in which the head is scaled and smoothed. ``mean``:
+    another rotation to be relative to (default: the mean of these)."""
+    q = axis_angle_to_quat(np.asarray(pose, np.float32)[:, :3])
+    mean = mean_rotation(q) if mean is None else mean
+    return mean, quat_to_axis_angle(quat_multiply(np.broadcast_to(quat_conjugate(mean), q.shape), q))
+
+
+def head_from_mean(mean: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """(T, 3) head axis-angles from ``head_about_mean``'s two parts."""
+    q = axis_angle_to_quat(relative)
+    return quat_to_axis_angle(quat_multiply(np.broadcast_to(mean, q.shape), q))
+
+
 def scale_head_motion(pose: np.ndarray, scale: float) -> np.ndarray:
     """Scale the head rotation (pose[:, :3]) about its mean rotation; the jaw is kept.
 
@@ -79,11 +110,8 @@ def scale_head_motion(pose: np.ndarray, scale: float) -> np.ndarray:
     pose = np.asarray(pose, np.float32).copy()
     if scale == 1.0 or len(pose) == 0:
         return pose
-    q = axis_angle_to_quat(pose[:, :3])
-    mean = mean_rotation(q)
-    relative = quat_multiply(np.broadcast_to(quat_conjugate(mean), q.shape), q)
-    scaled = axis_angle_to_quat(quat_to_axis_angle(relative) * scale)
-    pose[:, :3] = quat_to_axis_angle(quat_multiply(np.broadcast_to(mean, q.shape), scaled))
+    mean, relative = head_about_mean(pose)
+    pose[:, :3] = head_from_mean(mean, relative * scale)
     return pose
 
 
@@ -106,6 +134,7 @@ def save_motions(items) -> None:
             "expression_space": np.str_(motion["expression_space"]),
             "shape": np.asarray(motion["shape"] if motion.get("shape") is not None else np.zeros(100), np.float32),
         }
+        arrays.update({key: np.asarray(motion[key], np.float32) for key in RAW_KEYS if key in motion})
         if settings is not None:
             arrays["settings"] = np.str_(json.dumps(settings, sort_keys=True, allow_nan=False))
         files.append((path, lambda f, arrays=arrays: np.savez(f, **arrays)))
@@ -136,6 +165,17 @@ def load_motion(path) -> dict:
     }
     if "shape" in arrays:
         motion["shape"] = arrays["shape"].astype(np.float32).reshape(-1)
+    if all(key in arrays for key in RAW_KEYS):
+        motion.update({key: arrays[key].astype(np.float32) for key in RAW_KEYS})
+        check_motion(raw_motion(motion), f"{path} (its raw motion)")
+        if motion["raw_exp"].shape != motion["exp"].shape:
+            raise MotionFileError(f"{str(path)!r}: raw_exp and exp have different shapes; the take is damaged, "
+                                  "generate it again")
+    if "settings" in arrays:
+        try:
+            motion["settings"] = json.loads(str(arrays["settings"]))
+        except ValueError as exc:
+            raise MotionFileError(f"{str(path)!r}: its settings are not JSON ({exc}); the take is damaged") from None
     return check_motion(motion, str(path))
 
 

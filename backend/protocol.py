@@ -43,6 +43,7 @@ class Method:
     LOAD_MODEL = "load_model"
     ENCODE_STYLE = "encode_style"
     GENERATE = "generate"
+    ADJUST_TAKE = "adjust_take"
     CANCEL = "cancel"
     STATUS = "status"
     SHUTDOWN = "shutdown"
@@ -98,6 +99,14 @@ MAX_CLIP_FRAMES = int(FPS * 600)  # ten minutes of motion
 # deviations; far larger values overflow the network into NaN.
 MAX_STYLE_VALUE = 100.0
 MAX_SHAPE_VALUE = 100.0
+# Animator adjustments of a take (``backend/model/adjustments.py``): region intensities
+# from 0 (held at the neutral) to MAX_REGION_SCALE, the head's up to
+# MAX_HEAD_MOTION_SCALE, the lip-sync offset in frames of the take's own rate, and the
+# smoothing strength 0..1, whose full strength is a Gaussian of SMOOTHING_SECONDS.
+MAX_REGION_SCALE = 2.0
+MAX_HEAD_MOTION_SCALE = 5.0
+MAX_LIP_SYNC_OFFSET_FRAMES = 50
+SMOOTHING_SECONDS = 0.08
 # Stages of a generate job, in order, as progress events name them.
 STAGES = ("decode", "audio", "denoise", "write")
 
@@ -493,6 +502,28 @@ def _check_shape(value):
     return _numbers(value, SHAPE_DIM, "shape", MAX_SHAPE_VALUE)
 
 
+def _region_scale(what):
+    return Field("number", default=1.0, nullable=False, low=0.0, high=MAX_REGION_SCALE,
+                 doc=f"intensity of {what} about the neutral (1 changes nothing)")
+
+
+# The adjustments of ``generate`` and ``adjust_take``, applied to the model's motion; every
+# take records them in its settings (``adjustments``).
+ADJUSTMENTS = {
+    "mouth_scale": _region_scale("the lip shapes (closed lips stay closed)"),
+    "jaw_scale": _region_scale("the jaw opening (with mouthClose, so closures stay closed)"),
+    "brow_scale": _region_scale("the brows"),
+    "eye_scale": _region_scale("the gaze, squint and wide eyes (blinks stay full blinks)"),
+    "head_motion_scale": Field("number", default=1.0, nullable=False, low=0.0, high=MAX_HEAD_MOTION_SCALE,
+                               doc="scale of the head rotation about its mean"),
+    "lip_sync_offset": Field("integer", default=0, nullable=False, low=-MAX_LIP_SYNC_OFFSET_FRAMES,
+                             high=MAX_LIP_SYNC_OFFSET_FRAMES,
+                             doc="frames (at the output rate) the motion comes after the sound; negative: before"),
+    "smoothing": Field("number", default=0.0, nullable=False, low=0.0, high=1.0,
+                       doc="zero-phase smoothing strength; closures and blinks are kept"),
+}
+
+
 PARAMS = {
     Method.LOAD_MODEL: {
         "checkpoint": Field("string", required=True, doc="our checkpoint directory or a released DiffPoseTalk .pt"),
@@ -514,7 +545,6 @@ PARAMS = {
         "shape": Field("any", check=_check_shape, doc=f"FLAME identity: {SHAPE_DIM} numbers"),
         "audio_scale": Field("number", low=0.0, high=10.0, doc="audio guidance scale (null: the model's default)"),
         "style_scale": Field("number", low=0.0, high=20.0, doc="style guidance scale (null: the model's default)"),
-        "head_motion_scale": Field("number", default=1.0, nullable=False, low=0.0, high=5.0),
         "sampler": Field("string", doc="one of the model's samplers (null: its default)"),
         "steps": Field("integer", low=1, high=MAX_STEPS, doc="sampler steps (null: the model's default)"),
         "seed": Field("integer", default=0, nullable=False, low=0, high=2**32 - 1),
@@ -526,6 +556,13 @@ PARAMS = {
         "overwrite": Field("boolean", default=True, nullable=False, doc="replace an existing output file"),
         "keep": Field("any", check=check_keep,
                       doc="edit a take: regenerate a range of it, or keep some of its frames (null: a new take)"),
+        **ADJUSTMENTS,
+    },
+    Method.ADJUST_TAKE: {
+        "take": Field("string", required=True, doc="a motion .npz written by generate or adjust_take"),
+        "output": Field("string", required=True, doc=".npz path to write (atomically); may be the take itself"),
+        "overwrite": Field("boolean", default=True, nullable=False, doc="replace an existing output file"),
+        **ADJUSTMENTS,
     },
     Method.CANCEL: {
         "id": Field("id", doc="id of the request to cancel (null: the running job)"),
@@ -592,14 +629,6 @@ def validate_params(method, params, request_id=None) -> dict:
         if field.kind == "number":
             value = float(value)
         result[name] = value
-    if method == Method.GENERATE and result["keep"] is not None and result["head_motion_scale"] != 1.0:
-        raise ProtocolError(
-            ErrorCode.INVALID_PARAMS,
-            f"generate: head_motion_scale must be 1 with keep (got {result['head_motion_scale']:g}): the kept take "
-            "carries its head motion already, and the new frames join it as it is",
-            {"param": "head_motion_scale"},
-            request_id,
-        )
     if method == Method.GENERATE and result["start"] is not None and result["end"] is not None:
         if result["end"] <= result["start"]:
             raise ProtocolError(

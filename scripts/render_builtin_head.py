@@ -68,6 +68,38 @@ def aim(camera, yaw, pitch, target=(0.0, 0.0, -0.01), distance=0.75):
     camera.rotation_euler = (math.pi / 2 + math.asin(forward[2]), 0.0, math.atan2(-forward[0], forward[1]))
 
 
+def open_jaw(rig, radians):
+    """The jaw bone opened by ``radians`` (about its X axis, positive opens)."""
+    rig.pose.bones["jaw"].rotation_quaternion = (math.cos(radians / 2), math.sin(radians / 2), 0, 0)
+
+
+def render_tile(scene, out: Path, size: int) -> np.ndarray:
+    """Render the scene; (size, size, 4) RGBA pixels, bottom row first as Blender keeps them."""
+    tmp = out.with_suffix(".tile.png")
+    scene.render.filepath = str(tmp)
+    bpy.ops.render.render(write_still=True)
+    image = bpy.data.images.load(str(tmp))
+    pixels = np.array(image.pixels[:], dtype=np.float32).reshape(size, size, 4)
+    bpy.data.images.remove(image)
+    tmp.unlink()
+    return pixels
+
+
+def save_grid(tiles, columns: int, size: int, out: Path) -> None:
+    """Tiles left to right, top to bottom, into one PNG at ``out``."""
+    rows = math.ceil(len(tiles) / columns)
+    grid = np.zeros((rows * size, columns * size, 4), np.float32)
+    for k, tile in enumerate(tiles):
+        r, c = rows - 1 - k // columns, k % columns   # Blender images start at the bottom
+        grid[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile
+    image = bpy.data.images.new("grid", grid.shape[1], grid.shape[0])
+    image.pixels.foreach_set(grid.ravel())
+    image.filepath_raw = str(out)
+    image.file_format = "PNG"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "builtin_head.png")
@@ -81,31 +113,14 @@ def main():
     mesh = next(child for child in rig.children if child.type == "MESH")
     keys = mesh.data.shape_keys.key_blocks
     tiles = []
-    tmp = args.out.with_suffix(".tile.png")
     for label, values, jaw, view in POSES[: args.only or None]:
         for block in keys[1:]:
             block.value = values.get(block.name, 0.0)
-        rig.pose.bones["jaw"].rotation_quaternion = (math.cos(jaw / 2), math.sin(jaw / 2), 0, 0)
+        open_jaw(rig, jaw)
         aim(camera, *VIEWS[view])
-        scene.render.filepath = str(tmp)
-        bpy.ops.render.render(write_still=True)
-        image = bpy.data.images.load(str(tmp))
-        pixels = np.array(image.pixels[:], dtype=np.float32).reshape(args.size, args.size, 4)
-        bpy.data.images.remove(image)
-        tiles.append(pixels)
+        tiles.append(render_tile(scene, args.out, args.size))
         print(f"rendered {label}", flush=True)
-    tmp.unlink()
-    rows = math.ceil(len(tiles) / args.columns)
-    grid = np.zeros((rows * args.size, args.columns * args.size, 4), np.float32)
-    for k, tile in enumerate(tiles):
-        r, c = rows - 1 - k // args.columns, k % args.columns   # Blender images start at the bottom
-        grid[r * args.size:(r + 1) * args.size, c * args.size:(c + 1) * args.size] = tile
-    out = bpy.data.images.new("grid", grid.shape[1], grid.shape[0])
-    out.pixels.foreach_set(grid.ravel())
-    out.filepath_raw = str(args.out)
-    out.file_format = "PNG"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    out.save()
+    save_grid(tiles, args.columns, args.size, args.out)
     print(f"wrote {args.out}")
 
 

@@ -51,6 +51,16 @@ def add_generation_arguments(parser):
     parser.add_argument("--style-scale", type=float, default=None, help="style guidance scale (default: the model's)")
     parser.add_argument("--head-motion-scale", type=float, default=fields["head_motion_scale"].default,
                         help="scale of the head rotation about its mean (0 holds the head still)")
+    arkit_only = " (ARKit models only)"
+    for region, what in (("mouth", "the lip shapes; closed lips stay closed" + arkit_only),
+                         ("jaw", "the jaw opening; closures stay closed"), ("brow", "the brows" + arkit_only),
+                         ("eye", "gaze, squint and wide eyes; blinks stay whole" + arkit_only)):
+        parser.add_argument(f"--{region}-scale", type=float, default=fields[f"{region}_scale"].default,
+                            help=f"intensity 0..{protocol.MAX_REGION_SCALE:g} of {what}")
+    parser.add_argument("--lip-sync-offset", type=int, default=fields["lip_sync_offset"].default, metavar="FRAMES",
+                        help="frames (at --fps) the motion comes after the sound; negative: before")
+    parser.add_argument("--smoothing", type=float, default=fields["smoothing"].default,
+                        help="smoothing strength 0..1 (closures and blinks are kept)")
     parser.add_argument("--sampler", default=None, help="sampler (default: the model's)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     parser.add_argument("--seed", type=int, default=fields["seed"].default, help="random seed")
@@ -93,7 +103,9 @@ def generation_params(args, audio, output, start=None, end=None, overwrite=True,
         "audio": str(audio), "output": str(output), "start": start, "end": end,
         "style": style_from_arg(args.style), "shape": shape_from_arg(args.shape),
         "audio_scale": args.audio_scale, "style_scale": args.style_scale,
-        "head_motion_scale": args.head_motion_scale, "sampler": args.sampler, "steps": args.steps,
+        "head_motion_scale": args.head_motion_scale, "mouth_scale": args.mouth_scale, "jaw_scale": args.jaw_scale,
+        "brow_scale": args.brow_scale, "eye_scale": args.eye_scale, "lip_sync_offset": args.lip_sync_offset,
+        "smoothing": args.smoothing, "sampler": args.sampler, "steps": args.steps,
         "seed": args.seed, "n_variations": args.variations, "fps": args.fps,
         "dynamic_threshold": args.dynamic_threshold, "overwrite": overwrite, "keep": keep,
     }

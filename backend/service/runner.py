@@ -18,6 +18,7 @@ from .. import __version__
 from .. import audio_io, motion_io
 from ..atomic_files import write_atomically
 from ..device import DeviceUnavailable, check_device_name, choose_device, configure_threads
+from ..model.adjustments import AdjustmentError, apply_adjustments, reference_of, resolve_adjustments
 from ..model.errors import Cancelled, CheckpointError, SamplingError
 from ..protocol import (MAX_AUDIO_SECONDS, MAX_STYLE_VALUE, PROTOCOL_VERSION, STAGES, ErrorCode,
                         ProtocolError)
@@ -214,11 +215,12 @@ class Runner:
 
     # ---------------------------------------------------------------- generate
 
-    def _check_output(self, params) -> list:
+    @staticmethod
+    def _check_output(params, n_variations=1) -> list:
         output = Path(params["output"])
         if output.suffix.lower() != ".npz":
             raise fail(ErrorCode.INVALID_PARAMS, f"output {str(output)!r} must end in .npz", param="output")
-        paths = variation_paths(output, params["n_variations"])
+        paths = variation_paths(output, n_variations)
         if not params["overwrite"]:
             existing = [str(p) for p in paths if p.exists()]
             if existing:
@@ -257,7 +259,8 @@ class Runner:
         except SamplingError as exc:
             limit = {} if exc.limit is None else {"limit": exc.limit}
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}", param=exc.param, **limit) from None
-        paths = self._check_output(params)
+        paths = self._check_output(params, params["n_variations"])
+        adjustments = _adjustments(params, bundle.expression_space)
         style = self.style_vector(params["style"])
         kept = None if params["keep"] is None else KeptTake(params["keep"], bundle.expression_space)
         shape = None if params["shape"] is None else np.asarray(params["shape"], np.float32)
@@ -298,13 +301,16 @@ class Runner:
         except ValueError as exc:  # the model's own checks of its inputs
             raise fail(ErrorCode.INVALID_PARAMS, f"generate: {exc}") from None
         report_stage(WRITE, 0, 1, 0, 1)
-        settings = self.settings(params, sampling, len(audio) / SAMPLE_RATE, recognition)
+        settings = {**self.settings(params, sampling, len(audio) / SAMPLE_RATE, recognition),
+                    **adjustments.as_params()}
+        # An edit is adjusted about the take's own head and jaw, so its kept frames stay the take's.
+        reference = None if kept is None else reference_of(kept.take)
         outputs = []
         for index, (path, motion) in enumerate(zip(paths, motions)):
-            pose = motion_io.scale_head_motion(motion["pose"], params["head_motion_scale"])
-            out = motion_io.resample_motion({**motion, "pose": pose}, params["fps"])
+            raw = motion_io.resample_motion(motion, params["fps"])
             if kept is not None:
-                out = kept.join(out)
+                raw = kept.join(raw)
+            out = _adjusted_take(raw, adjustments, reference)
             out["shape"] = shape if shape is not None else motion.get("shape")
             if not (_within(out["exp"]) and _within(out["pose"])):
                 raise fail(ErrorCode.OUTPUT_FAILED, "the model's motion is NaN or infinite for this request, so "
@@ -322,6 +328,32 @@ class Runner:
             "fps": params["fps"],
             "duration": len(audio) / SAMPLE_RATE,
             "expression_space": bundle.expression_space,
+            "settings": settings,
+            "elapsed": time.perf_counter() - started,
+        }
+
+    def adjust_take(self, params) -> dict:
+        """Run one validated ``adjust_take`` request: the take's raw motion with new
+        adjustments, written to ``output``; no model needed, milliseconds."""
+        started = time.perf_counter()
+        path = params["take"]
+        try:
+            take = motion_io.load_motion(path)
+        except motion_io.MotionFileError as exc:
+            code = ErrorCode.INVALID_PARAMS if Path(path).exists() else ErrorCode.FILE_NOT_FOUND
+            raise fail(code, f"adjust_take: {exc}", path=path, param="take") from None
+        adjustments = _adjustments(params, take["expression_space"], "adjust_take")
+        output = self._check_output(params)[0]
+        out = _adjusted_take(motion_io.raw_motion(take), adjustments)
+        settings = {**take.get("settings", {}), **adjustments.as_params(),
+                    "expression_space": take["expression_space"], "protocol": PROTOCOL_VERSION}
+        motion_io.save_motion(output, out, settings)
+        return {
+            "outputs": [str(output)],
+            "frames": len(out["exp"]),
+            "fps": float(take["fps"]),
+            "duration": len(out["exp"]) / float(take["fps"]),
+            "expression_space": take["expression_space"],
             "settings": settings,
             "elapsed": time.perf_counter() - started,
         }
@@ -347,7 +379,6 @@ class Runner:
             "shape_given": params["shape"] is not None,
             "audio_scale": sampling.audio_scale,
             "style_scale": sampling.style_scale,
-            "head_motion_scale": params["head_motion_scale"],
             "sampler": sampling.sampler,
             "steps": sampling.steps,
             "seed": params["seed"],
@@ -363,6 +394,20 @@ class Runner:
             "backend_version": __version__,
             "protocol": PROTOCOL_VERSION,
         }
+
+
+def _adjustments(params, expression_space, method="generate"):
+    try:
+        return resolve_adjustments(params, expression_space)
+    except AdjustmentError as exc:
+        raise fail(ErrorCode.INVALID_PARAMS, f"{method}: {exc}", param=exc.param) from None
+
+
+def _adjusted_take(raw: dict, adjustments, reference=None) -> dict:
+    """What a take file holds: the adjusted motion, and the raw one to adjust again."""
+    out = apply_adjustments(raw, adjustments, reference)
+    out["raw_exp"], out["raw_pose"] = raw["exp"], raw["pose"]
+    return out
 
 
 def _reads_phone_frames(checkpoint) -> bool:

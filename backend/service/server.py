@@ -3,7 +3,7 @@
 Three threads: a reader that only reads stdin lines into a queue, the main thread that
 decodes and answers them (so ``cancel``, ``status`` and ``shutdown`` are answered while a
 job runs), and one worker that runs jobs (``load_model``, ``encode_style``,
-``generate``). One job runs at a time; a job request while one runs is refused with
+``generate``). One job runs at a time (``adjust_take`` is one too, of milliseconds); a job request while one runs is refused with
 ``busy``, except that one job may wait behind the model load the service starts with
 (``--checkpoint``). Cancel sets the running job's flag, which generation polls between steps.
 """
@@ -93,6 +93,10 @@ class Server:
                 "max_string_length": p.MAX_STRING_LENGTH,
                 "max_style_value": p.MAX_STYLE_VALUE,
                 "max_shape_value": p.MAX_SHAPE_VALUE,
+                "max_region_scale": p.MAX_REGION_SCALE,
+                "max_head_motion_scale": p.MAX_HEAD_MOTION_SCALE,
+                "max_lip_sync_offset_frames": p.MAX_LIP_SYNC_OFFSET_FRAMES,
+                "smoothing_seconds": p.SMOOTHING_SECONDS,
                 "concurrent_jobs": 1,
             },
         }
@@ -150,6 +154,8 @@ class Server:
                 result = runner.load(**job.params)
             elif job.method == p.Method.ENCODE_STYLE:
                 result = runner.encode_style(job.params)
+            elif job.method == p.Method.ADJUST_TAKE:
+                result = runner.adjust_take(job.params)
             else:
                 result = runner.generate(job.params, progress=progress, cancelled=job.cancel.is_set)
             reply = p.response(job.id, result)

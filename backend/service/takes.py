@@ -4,7 +4,8 @@ A take is a motion ``.npz`` that ``generate`` wrote. ``keep`` regenerates a rang
 (seconds of the take) or keeps some of its frames (frame numbers at its own rate); the
 model sees the kept frames on its 25 fps grid (``for_model``), and the output, at any
 frame rate, gets the take's own values back on every kept frame (``join``), so what was
-kept is unchanged, not only close.
+kept is unchanged, not only close. All of it works on the take's raw motion (before the
+animator's adjustments), which the request's adjustments then apply to as a whole.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class KeptTake:
         self.spec = spec
         path = spec["take"]
         try:
-            self.take = motion_io.load_motion(path)
+            self.take = motion_io.raw_motion(motion_io.load_motion(path))
         except motion_io.MotionFileError as exc:
             if not Path(path).exists():
                 raise ProtocolError(ErrorCode.FILE_NOT_FOUND, str(exc), {"path": path, "param": "keep"}) from None

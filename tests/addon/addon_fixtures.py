@@ -164,6 +164,27 @@ def draw(cls, data=None):
     return log
 
 
+def take_curves(rig):
+    """(curve, values) for every curve written for the shown variation of the take, with
+    the values the take's motion gives it on ``frames`` (the take's scene frames)."""
+    rigs = importlib.import_module(PKG + ".addon.rigs")
+    rig_math = importlib.import_module(PKG + ".addon.core.rig_math")
+    spec, armature, meshes = rigs.rig_spec(rig)
+    takes = generation.TAKES
+    expected = rig_math.motion_to_curves(takes.motion(takes.shown), spec, takes.frame_start, takes.fps)
+    curves = {fc.data_path: fc for mesh in meshes for fc in fcurves(mesh.data.shape_keys)}
+    curves.update({(fc.data_path, fc.array_index): fc for fc in fcurves(armature)})
+    wanted = [(curves[f'key_blocks["{name}"].value'], values) for name, values in expected.shape_keys.items()]
+    wanted += [(curves[(f'pose.bones["{bone}"].rotation_quaternion', i)], quats[:, i])
+               for bone, quats in expected.rotations.items() for i in range(4)]
+    return wanted, expected.frames
+
+
+def curve_error(wanted, frames):
+    """The largest difference of Blender's own evaluation of the curves from their values."""
+    return max(max(abs(fc.evaluate(float(f)) - v) for f, v in zip(frames, values)) for fc, values in wanted)
+
+
 def generate():
     """Run the Generate operator; returns its error text, or None when the job started."""
     try:

@@ -88,7 +88,9 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     assert ["prop", "audio_scale"] in drawn[1] and ["prop", "audio_scale"] not in drawn[0], "own guidance shows sliders"
     assert [e for e in drawn[3] if e[0] == "prop_search"] and ["operator", "diffposetalk.show_variation"] in drawn[3]
     assert ["operator", "diffposetalk.show_variation"] not in drawn[0], "no variations, no buttons"
-    assert state["panels"] == ["Lip Sync", "Rig", "Audio", "Style", "Quality", "Take", "Export"]
+    assert all(["prop", name] in drawn[0] for name in protocol.ADJUSTMENTS), "the Adjust panel has every adjustment"
+    assert ["operator", "diffposetalk.apply_adjustments"] in drawn[0]
+    assert state["panels"] == ["Lip Sync", "Rig", "Audio", "Style", "Quality", "Take", "Adjust", "Export"]
     assert state["reasons"] == ["There are no variations to choose from"] * 2 + [
         "Generate lip-sync first: there is no take to export"]
     assert state["reasons_with_take"] == [None, None, None]

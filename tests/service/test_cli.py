@@ -26,12 +26,18 @@ def backend(*args, check=True):
 def test_generate_one_file(checkpoint, audio, tmp_path, flame_clip):
     output = tmp_path / "line.npz"
     proc = backend("generate", audio["ogg"], "-o", output, "--checkpoint", checkpoint, "--fps", 24,
-                   "--style", flame_clip, "--variations", 1, "--seed", 2, "--head-motion-scale", 0.5)
+                   "--style", flame_clip, "--variations", 1, "--seed", 2, "--head-motion-scale", 0.5,
+                   "--jaw-scale", 1.3, "--lip-sync-offset", -2, "--smoothing", 0.25)
     assert proc.stdout.strip() == str(output)
     with np.load(output) as data:
         assert data["exp"].shape[1] == 50 and float(data["fps"]) == 24.0
         settings = json.loads(str(data["settings"]))
+        assert data["raw_exp"].shape == data["exp"].shape
     assert settings["style"] == {"kind": "clip", "path": str(flame_clip)} and settings["head_motion_scale"] == 0.5
+    assert (settings["jaw_scale"], settings["lip_sync_offset"], settings["smoothing"]) == (1.3, -2, 0.25)
+    proc = backend("generate", audio["ogg"], "-o", tmp_path / "x.npz", "--checkpoint", checkpoint,
+                   "--brow-scale", 1.5, check=False)
+    assert proc.returncode == 1 and "error [invalid_params]" in proc.stderr and "brow_scale" in proc.stderr
 
 
 def test_generate_reports_errors_with_their_code(checkpoint, audio, tmp_path):

@@ -295,13 +295,6 @@ def test_invalid_keep_says_what_is_wrong(keep, param, needle):
     assert needle in info.value.message
 
 
-def test_keep_refuses_a_head_motion_scale():
-    with pytest.raises(ProtocolError) as info:
-        p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "head_motion_scale": 0.5,
-                                            "keep": {"take": "t.npz", "frames": [0]}})
-    assert info.value.details["param"] == "head_motion_scale" and "with keep" in info.value.message
-
-
 def test_a_style_vector_may_have_any_length_up_to_the_limit_the_model_decides():
     for length in (128, 236):
         checked = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz",
@@ -311,3 +304,22 @@ def test_a_style_vector_may_have_any_length_up_to_the_limit_the_model_decides():
         with pytest.raises(ProtocolError, match="style"):
             p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz",
                                                 "style": {"kind": "vector", "values": [0.5] * length}})
+
+
+def test_adjustments_are_parameters_of_generate_and_adjust_take():
+    for method in (Method.GENERATE, Method.ADJUST_TAKE):
+        base = {"audio": "a.wav", "output": "o.npz"} if method == Method.GENERATE else {"take": "t.npz",
+                                                                                        "output": "o.npz"}
+        params = p.validate_params(method, base)
+        assert {name: params[name] for name in p.ADJUSTMENTS} == {
+            "mouth_scale": 1.0, "jaw_scale": 1.0, "brow_scale": 1.0, "eye_scale": 1.0, "head_motion_scale": 1.0,
+            "lip_sync_offset": 0, "smoothing": 0.0}
+        for name, value in (("jaw_scale", p.MAX_REGION_SCALE + 0.1), ("smoothing", -0.1),
+                            ("lip_sync_offset", p.MAX_LIP_SYNC_OFFSET_FRAMES + 1), ("lip_sync_offset", 1.5)):
+            with pytest.raises(ProtocolError) as info:
+                p.validate_params(method, {**base, name: value})
+            assert info.value.code == ErrorCode.INVALID_PARAMS and info.value.details["param"] == name
+    # The take is edited from its raw motion, so a head scale goes with keep too.
+    params = p.validate_params(Method.GENERATE, {"audio": "a.wav", "output": "o.npz", "head_motion_scale": 0.5,
+                                                 "keep": {"take": "t.npz", "frames": [0]}})
+    assert params["head_motion_scale"] == 0.5

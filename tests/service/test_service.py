@@ -34,6 +34,8 @@ def test_hello_is_first_and_describes_the_service(service):
     assert data["limits"]["max_message_bytes"] == protocol.MAX_MESSAGE_BYTES
     assert data["limits"]["max_string_length"] == protocol.MAX_STRING_LENGTH
     assert data["limits"]["max_style_value"] == protocol.MAX_STYLE_VALUE
+    assert data["limits"]["max_region_scale"] == protocol.MAX_REGION_SCALE
+    assert data["limits"]["max_lip_sync_offset_frames"] == protocol.MAX_LIP_SYNC_OFFSET_FRAMES
     assert data["threads"] >= 1
 
 
@@ -228,6 +230,42 @@ def test_generate_part_of_the_audio_with_variations_and_head_scale(loaded_servic
     head = load_npz(still)["pose"][:, :3]
     assert np.abs(head - head.mean(axis=0)).max() < 1e-4
     assert np.abs(first["pose"][:, :3] - first["pose"][:, :3].mean(axis=0)).max() > 1e-3
+
+
+def test_adjustments_of_generate_and_adjust_take(loaded_service, audio, tmp_path):
+    from backend.model.adjustments import Adjustments, apply_adjustments
+
+    params = {"audio": str(audio["long"]), "end": 4.0, "fps": 30.0, "seed": 2}
+    plain, adjusted = tmp_path / "plain.npz", tmp_path / "adjusted.npz"
+    result_of(loaded_service.call(Method.GENERATE, {**params, "output": str(plain)}))
+    asked = {"jaw_scale": 1.5, "head_motion_scale": 0.5, "lip_sync_offset": 2, "smoothing": 0.5}
+    result = result_of(loaded_service.call(Method.GENERATE, {**params, "output": str(adjusted), **asked}))
+    assert {name: result["settings"][name] for name in asked} == asked
+    assert result["settings"]["mouth_scale"] == 1.0
+    take, raw = load_npz(adjusted), load_npz(plain)
+    np.testing.assert_array_equal(take["raw_exp"], raw["exp"])  # the model's motion, kept to adjust again
+    assert json.loads(str(take["settings"]))["lip_sync_offset"] == 2
+    expected = apply_adjustments({"exp": raw["exp"], "pose": raw["pose"], "fps": 30.0, "expression_space": "flame"},
+                                 Adjustments(jaw=1.5, head=0.5, lip_sync_offset=2, smoothing=0.5))
+    np.testing.assert_allclose(take["pose"], expected["pose"], atol=1e-6)
+    # The tiny model is FLAME: no mouth channels to scale.
+    refused = loaded_service.call(Method.GENERATE, {**params, "output": str(tmp_path / "x.npz"), "mouth_scale": 0.5})
+    assert error_code(refused) == ErrorCode.INVALID_PARAMS and refused["error"]["details"]["param"] == "mouth_scale"
+
+    # adjust_take starts again from the raw motion: neutral values give the model's take back.
+    again = tmp_path / "again.npz"
+    result = result_of(loaded_service.call(Method.ADJUST_TAKE, {"take": str(adjusted), "output": str(again)}))
+    assert result["outputs"] == [str(again)] and result["frames"] == len(raw["exp"]) and result["fps"] == 30.0
+    assert result["settings"]["seed"] == 2 and result["settings"]["jaw_scale"] == 1.0
+    np.testing.assert_array_equal(load_npz(again)["exp"], raw["exp"])
+    np.testing.assert_array_equal(load_npz(again)["pose"], raw["pose"])
+    result = result_of(loaded_service.call(Method.ADJUST_TAKE, {"take": str(again), "output": str(again), **asked}))
+    np.testing.assert_allclose(load_npz(again)["pose"], take["pose"], atol=1e-6)
+    assert result["elapsed"] < 1.0
+    missing = loaded_service.call(Method.ADJUST_TAKE, {"take": str(tmp_path / "none.npz"), "output": str(again)})
+    assert error_code(missing) == ErrorCode.FILE_NOT_FOUND
+    refused = loaded_service.call(Method.ADJUST_TAKE, {"take": str(again), "output": str(again), "brow_scale": 2.0})
+    assert error_code(refused) == ErrorCode.INVALID_PARAMS and "FLAME" in refused["error"]["message"]
 
 
 def test_generate_is_deterministic_for_a_seed(loaded_service, audio, tmp_path):

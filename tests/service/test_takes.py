@@ -7,6 +7,7 @@ import pytest
 
 from backend import motion_io, protocol
 from backend.protocol import ErrorCode, Method, ProtocolError
+from backend.model.adjustments import Adjustments, apply_adjustments, reference_of
 from backend.service.runner import Runner
 
 
@@ -77,3 +78,23 @@ def test_a_take_of_other_audio_is_refused(runner, audio, take, tmp_path):
         generate(runner, audio["long"], tmp_path / "out.npz", keep={"take": str(take), "regenerate": [0.2, 0.6]})
     assert info.value.code == ErrorCode.INVALID_PARAMS and "the audio the take was made from" in info.value.message
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_edit_keeps_the_raw_take_and_applies_its_adjustments_to_the_whole(runner, audio, tmp_path):
+    adjustments = {"jaw_scale": 1.4, "head_motion_scale": 0.5}
+    take = tmp_path / "adjusted.npz"
+    generate(runner, audio["wav"], take, fps=30.0, **adjustments)
+    before = motion_io.load_motion(take)
+    out = tmp_path / "edited.npz"
+    generate(runner, audio["wav"], out, fps=30.0, seed=3, keep={"take": str(take), "frames": [0, 1, 2, 20]},
+             **adjustments)
+    after = motion_io.load_motion(out)
+    kept = [0, 1, 2, 20]
+    assert np.array_equal(after["raw_exp"][kept], before["raw_exp"][kept])
+    assert np.array_equal(after["raw_pose"][kept, 3:], before["raw_pose"][kept, 3:])
+    # Adjusted about the take's own head and closed jaw: the kept frames come out as the take's.
+    np.testing.assert_allclose(after["pose"][kept], before["pose"][kept], atol=1e-6)
+    whole = apply_adjustments(motion_io.raw_motion(after), Adjustments(jaw=1.4, head=0.5),
+                              reference_of(motion_io.raw_motion(before)))
+    np.testing.assert_allclose(after["pose"], whole["pose"], atol=1e-6)
+    assert after["settings"]["jaw_scale"] == 1.4 and after["settings"]["keep"]["frames"] == kept
