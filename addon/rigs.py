@@ -285,23 +285,23 @@ def _axes(armature, bone_name):
     return bone_axes(world)
 
 
-def _override_hint(what, id_block):
-    return (f"{what} is linked from {id_block.library.filepath!r} and a file cannot keep animation on linked data: "
-            "make a library override of it (Make Library Override: Object > Library Override > Make in the 3D "
-            "view, or right-click it in the Outliner > Library Override > Make > Selected), then generate on "
-            "the override")
+def _linked(what, id_block):
+    return f"{what} is linked from {id_block.library.filepath!r}, and a file cannot keep animation on linked data"
 
 
 def _check_writable(spec, armature, meshes, written_keys):
     """Raise RigError, saying what to do, when the take would go onto linked data."""
     if armature is not None and armature.library is not None and (spec.head_bone or spec.jaw_bone or spec.poses):
-        raise RigError(_override_hint(f"The armature {armature.name!r}", armature))
+        raise RigError(_linked(f"The armature {armature.name!r}", armature) + ": select it and Make Library "
+                       "Override (Object > Library Override > Make), then generate on the override")
     for mesh in meshes:
         key = mesh.data.shape_keys
         if key.library is not None and match_shape_keys(written_keys, key.key_blocks.keys()):
-            what = f"The mesh {mesh.name!r}" if mesh.library is not None else (
-                f"The shape keys of {mesh.name!r} are on its mesh data {mesh.data.name!r}, which")
-            raise RigError(_override_hint(what, key))
+            what = (f"The mesh {mesh.name!r}" if mesh.library is not None else
+                    f"The shape keys of {mesh.name!r} are on its mesh data {mesh.data.name!r}, which")
+            raise RigError(_linked(what, key) + ": Make Library Override of the object (Object > Library Override > "
+                           "Make) and of its mesh data (in the Outliner, right-click the mesh data > Library "
+                           "Override > Make > Selected), then generate again")
 
 
 def rig_spec(obj, writing: bool = True):
