@@ -61,8 +61,9 @@ class NlaLayer:
     blend_out: float = 0.0
 
 
-# What a replaced strip hands on to its successor: what the animator may have set in the NLA editor.
-_STRIP_SETTINGS = ("blend_in", "blend_out", "blend_type", "extrapolation", "influence", "mute", "use_auto_blend")
+# What a replaced strip hands on to its successor: what the animator may have set in the NLA
+# editor. Auto blend first: turning it off clears blend in and out.
+_STRIP_SETTINGS = ("use_auto_blend", "blend_in", "blend_out", "blend_type", "extrapolation", "influence", "mute")
 
 
 def _key_path(name):
