@@ -12,7 +12,6 @@ with Cycles on the CPU.
 """
 import argparse
 import importlib
-import math
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import numpy as np
 from mathutils import Matrix, Quaternion
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import render_builtin_head  # noqa: E402  (its scene: Cycles on the CPU, lights, camera)
 SAMPLE = ROOT / "assets" / "speech_sample.flac"
 FACE_X = 0.13   # the bone face sits this far right of the built-in head, the head as far left
 WIDTH, HEIGHT = 480, 270
@@ -59,11 +60,6 @@ POSES = {
 }
 COLOURS = {"skin": (0.62, 0.66, 0.74, 1), "lips": (0.62, 0.27, 0.26, 1), "eyes": (0.92, 0.9, 0.87, 1),
            "dark": (0.12, 0.12, 0.14, 1)}
-
-
-def import_addon():
-    sys.path.insert(0, str(ROOT.parent))   # the repository is the extension's package
-    return (importlib.import_module(f"{ROOT.name}.addon.{name}") for name in ("rigs", "animation"))
 
 
 def make_take(path: Path):
@@ -150,34 +146,13 @@ def bone_face(rigs):
     return rig
 
 
-def stage(scene):
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 24
-    scene.cycles.use_denoising = True
-    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
-    world = bpy.data.worlds.new("World")
-    world.color = (0.25, 0.25, 0.27)
-    scene.world = world
-    for name, rotation, energy in (("key", (40, 10, -35), 3.0), ("fill", (75, 0, 50), 1.5), ("front", (85, 0, 0), 0.8)):
-        light = bpy.data.objects.new(name, bpy.data.lights.new(name, "SUN"))
-        light.data.energy = energy
-        light.rotation_euler = [math.radians(a) for a in rotation]
-        scene.collection.objects.link(light)
-    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
-    camera.data.lens = 85
-    camera.location = (0.0, -1.25, -0.01)
-    camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--take", type=Path, help="a motion .npz (default: generated from the bundled sample)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "guide" / "rigs.png")
     args = parser.parse_args()
-    rigs, animation = import_addon()
+    rigs = render_builtin_head.import_addon()
+    animation = importlib.import_module(f"{ROOT.name}.addon.animation")
     with tempfile.TemporaryDirectory() as tmp:
         take = args.take
         if take is None:
@@ -186,10 +161,11 @@ def main():
         with np.load(take) as data:
             motion = {"exp": data["exp"], "pose": data["pose"], "fps": float(data["fps"]),
                       "expression_space": str(data["expression_space"])}
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        scene = bpy.context.scene
+        scene, camera = render_builtin_head.setup_scene(HEIGHT)
+        scene.render.resolution_x = WIDTH
+        scene.cycles.samples = 24
         scene.render.fps = 25
-        stage(scene)
+        render_builtin_head.aim(camera, 0.0, 0.0, target=(0.0, 0.0, -0.01), distance=1.25)
         bpy.context.scene.cursor.location = (-FACE_X, 0.0, 0.0)
         head = rigs.add_builtin_head(bpy.context)
         face = bone_face(rigs)

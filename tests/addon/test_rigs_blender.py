@@ -8,12 +8,7 @@ from addon_fixtures import blender_addon, extension_zip, tiny_arkit_checkpoint  
 NLA = """
 rigs = importlib.import_module(PKG + ".addon.rigs")
 scene.render.fps = 24
-settings = scene.diffposetalk
-settings.audio_source = "FILE"  # 4.2's bpy has no sound strips
-settings.audio_file = str(write_wav(TMP / "line.wav", 2.0))
-settings.file_frame_start = 11
-settings.quality = "CUSTOM"
-settings.steps = ARGS["steps"]
+settings = use_audio_file(2.0, frame_start=11, steps=ARGS["steps"])
 settings.n_variations = 2
 settings.use_nla_strips = True
 settings.nla_blend_in, settings.nla_blend_out = 4, 6
@@ -60,6 +55,16 @@ curve = take_curve("mouthClose")
 # frame 12: a quarter into the 4-frame blend in; 56: 2 frames before the end (58) of the 6-frame blend out
 out["mix"] = {f: [evaluated(f), curve.evaluate(f)] for f in (5, 12, 30, 56, 70)}
 first = keys(curve).tolist()
+# Bake & Export FBX bakes what plays: the strips mixed with the hand animation.
+old_objects, old_meshes = set(bpy.data.objects), set(bpy.data.meshes)
+bpy.ops.diffposetalk.export_fbx(filepath=str(TMP / "take.fbx"))
+bpy.ops.import_scene.fbx(filepath=str(TMP / "take.fbx"), anim_offset=0.0)
+imported = next(m for m in set(bpy.data.meshes) - old_meshes if m.shape_keys and "mouthClose" in m.shape_keys.key_blocks)
+baked = next(fc for fc in fcurves(imported.shape_keys) if fc.data_path == 'key_blocks["mouthClose"].value')
+out["fbx"] = {f: baked.evaluate(f) for f in (12, 30)}
+for obj in set(bpy.data.objects) - old_objects:
+    bpy.data.objects.remove(obj)
+select_only(rig)
 # The animator widens the blend in by hand; switching variations keeps it.
 key.animation_data.nla_tracks[-1].strips[0].blend_in = 8
 bpy.ops.diffposetalk.show_variation(index=1)
@@ -97,6 +102,7 @@ def test_takes_as_nla_strips_blend_over_hand_animation_and_switch_in_place(blend
     assert mix[12][0] == pytest.approx(0.75 * 0.8 + 0.25 * mix[12][1], abs=1e-5), "blend in: a quarter of the take"
     assert mix[30][0] == pytest.approx(mix[30][1], abs=1e-5), "inside: the take"
     assert mix[56][0] == pytest.approx(2 / 3 * 0.8 + mix[56][1] / 3, abs=1e-5), "blend out: a third, 2 frames from the end"
+    assert [out["fbx"][f] for f in ("12", "30")] == pytest.approx([mix[12][0], mix[30][0]], abs=1e-5), "FBX: as played"
     key_strips, rig_strips, changed, actions = out["switched"]
     assert len(key_strips) == 2 and changed, "a variation replaces the strip on the take's track"
     assert key_strips[1][1][0][3] == 8.0, "the strip's hand-set blend in is kept"
@@ -159,9 +165,7 @@ except RuntimeError as exc:
 text.clear(); text.write("eyeBlinkLeft = pose: eyeBlinkLeft_pose\\nmouthLeft = pose: mouthLeft pose * 0.5\\n")
 bpy.ops.diffposetalk.apply_mapping()
 out["kind"] = rigs.rig_kind(rig)
-settings = scene.diffposetalk
-settings.audio_source = "FILE"
-settings.audio_file = str(write_wav(TMP / "line.wav", 1.0))
+use_audio_file(1.0)
 assert generate() is None
 drain()
 out["message"] = wm.diffposetalk.message
@@ -246,21 +250,13 @@ with bpy.data.libraries.load(str(library), link=True) as (source, target):
     target.collections = ["Character"]
 linked = target.collections[0]
 scene.collection.children.link(linked)
-settings = scene.diffposetalk
-settings.audio_source = "FILE"
-settings.audio_file = str(write_wav(TMP / "line.wav", 1.0))
+use_audio_file(1.0)
 out = {}
 
 
 def attempt(name, obj):
-    for other in bpy.context.view_layer.objects:
-        other.select_set(other == obj)
-    bpy.context.view_layer.objects.active = obj
-    before = snapshot()
-    started = generate()
-    if started is None:
-        drain()
-    out[name] = {"operator": started, "panel": wm.diffposetalk.message, "unchanged": snapshot() == before,
+    started, unchanged = generate_on(obj)
+    out[name] = {"operator": started, "panel": wm.diffposetalk.message, "unchanged": unchanged,
                  "rig_line": rigs.cached_rig_kind(obj)[1]}
 
 
