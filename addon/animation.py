@@ -48,7 +48,6 @@ class WriteResult:
     frame_keys: int = 0       # what one key per frame on every curve would have been
     max_error: float = 0.0    # largest difference of a reduced curve from the motion at a frame
     mesh_keys: dict = field(default_factory=dict)   # mesh name -> the shape keys written on it
-    tracks: list = field(default_factory=list)      # NLA tracks the take's strips are on
 
 
 @dataclass
@@ -158,7 +157,7 @@ def _new_action(id_block, name, layer):
     return action, None
 
 
-def _place(id_block, action, slot, layer, track, settings, result):
+def _place(id_block, action, slot, layer, track, settings):
     """Show the written ``action``: as the active Action, or as a strip (on the replaced
     take's track, else on a new track on top) with blend in/out."""
     ad = id_block.animation_data
@@ -180,7 +179,6 @@ def _place(id_block, action, slot, layer, track, settings, result):
                     "blend_type": "REPLACE", "extrapolation": "NOTHING"}
     for name, value in settings.items():
         setattr(strip, name, value)
-    result.tracks.append(track.name)
 
 
 def _write_curve(fcurves, path, index, frames, values, result, group=None, tolerance=None):
@@ -249,7 +247,7 @@ def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action
         for name, block_name in names.items():
             _write_curve(fcurves, _key_path(block_name), 0, frames, curves.shape_keys[name], result,
                          tolerance=tolerance)
-        _place(key, action, slot, layer, track, settings, result)
+        _place(key, action, slot, layer, track, settings)
         result.actions.append(action.name)
         result.pushed_down += [pushed] if pushed else []
         result.mesh_keys[mesh.name] = sorted(names.values())
@@ -268,7 +266,7 @@ def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action
                     for i, values in enumerate(np.asarray(table).T):
                         _write_curve(fcurves, _bone_path(bone, prop), i, frames, values, result, group=bone,
                                      tolerance=tolerance)
-        _place(armature, action, slot, layer, track, settings, result)
+        _place(armature, action, slot, layer, track, settings)
         result.actions.insert(0, action.name)
         result.pushed_down += [pushed] if pushed else []
     if not result.actions:

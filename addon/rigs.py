@@ -21,6 +21,7 @@ import re
 
 import bpy
 import numpy as np
+from mathutils import Euler
 
 from ..backend import expression_spaces as spaces
 from .core.mapping import Target
@@ -215,10 +216,10 @@ def set_custom_mapping(obj, expression_space: str, channels: dict):
     if not channels:
         obj.pop(MAPPING_PROP, None)
         return
+    targets = {ch: Target(*target) for ch, target in channels.items()}
     obj[MAPPING_PROP] = {
         "expression_space": space.name,
-        "channels": {ch: {"pose" if t.pose else "key": t.name, "scale": float(t.scale)}
-                     for ch, t in ((ch, Target(*t)) for ch, t in channels.items())},
+        "channels": {ch: {"pose" if t.pose else "key": t.name, "scale": float(t.scale)} for ch, t in targets.items()},
     }
 
 
@@ -270,8 +271,6 @@ def _keyed_rotation(props, mode):
     euler = _keyed(props, "rotation_euler", (0.0, 0.0, 0.0))
     axis_angle = _keyed(props, "rotation_axis_angle", (0.0, 0.0, 1.0, 0.0))
     if euler is not None and (quaternion is None or mode in EULER_ORDERS):
-        from mathutils import Euler
-
         quaternion = np.array(Euler(euler, mode if mode in EULER_ORDERS else "XYZ").to_quaternion())
     elif axis_angle is not None and (quaternion is None or mode == "AXIS_ANGLE"):
         return axis_angle[1:] / max(np.linalg.norm(axis_angle[1:]), 1e-12) * axis_angle[0]

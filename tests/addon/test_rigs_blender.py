@@ -55,6 +55,11 @@ curve = take_curve("mouthClose")
 # frame 12: a quarter into the 4-frame blend in; 56: 2 frames before the end (58) of the 6-frame blend out
 out["mix"] = {f: [evaluated(f), curve.evaluate(f)] for f in (5, 12, 30, 56, 70)}
 first = keys(curve).tolist()
+# From Rig reads the take from its strip (no Action is active).
+animation = importlib.import_module(PKG + ".addon.animation")
+read = animation.read_motion(rig, 11, 58, "arkit", fps=24)
+close = importlib.import_module(PKG + ".backend.expression_spaces").ARKIT_CHANNELS.index("mouthClose")
+out["read_back"] = float(abs(read["exp"][:, close] - generation.TAKES.motion(0)["exp"][:, close]).max())
 # Bake & Export FBX bakes what plays: the strips mixed with the hand animation.
 old_objects, old_meshes = set(bpy.data.objects), set(bpy.data.meshes)
 bpy.ops.diffposetalk.export_fbx(filepath=str(TMP / "take.fbx"))
@@ -102,6 +107,7 @@ def test_takes_as_nla_strips_blend_over_hand_animation_and_switch_in_place(blend
     assert mix[12][0] == pytest.approx(0.75 * 0.8 + 0.25 * mix[12][1], abs=1e-5), "blend in: a quarter of the take"
     assert mix[30][0] == pytest.approx(mix[30][1], abs=1e-5), "inside: the take"
     assert mix[56][0] == pytest.approx(2 / 3 * 0.8 + mix[56][1] / 3, abs=1e-5), "blend out: a third, 2 frames from the end"
+    assert out["read_back"] < 1e-5, "From Rig reads the take's strip"
     assert [out["fbx"][f] for f in ("12", "30")] == pytest.approx([mix[12][0], mix[30][0]], abs=1e-5), "FBX: as played"
     key_strips, rig_strips, changed, actions = out["switched"]
     assert len(key_strips) == 2 and changed, "a variation replaces the strip on the take's track"
