@@ -196,7 +196,7 @@ def apply_job(job):
         return
     frames = len(motions[0]["exp"])
     tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}"
-         + keys_line(result))
+         + keys_line(result) + animation.meshes_line(result))
 
 
 def keys_line(result) -> str:
@@ -207,11 +207,21 @@ def keys_line(result) -> str:
             f"off by at most {result.max_error:.4f}")
 
 
+# ---- NLA: takes as strips
+def _nla_layer(settings):
+    """Where the take goes: NLA strips of this take (``settings.use_nla_strips``), or None: the active Action."""
+    if not settings.use_nla_strips:
+        return None
+    return animation.NlaLayer(TAKES.take_id, settings.nla_blend_in, settings.nla_blend_out)
+# ---- end NLA
+
+
 def _write(scene, rig, index, keep_previous=False):
     settings = scene.diffposetalk
     result = animation.write_motion(rig, TAKES.motion(index), TAKES.frame_start, TAKES.fps, TAKES.action_name,
                                     keep_previous=keep_previous,
-                                    tolerance=settings.key_tolerance if settings.reduce_keys else None)
+                                    tolerance=settings.key_tolerance if settings.reduce_keys else None,
+                                    layer=_nla_layer(settings))
     TAKES.shown = index
     for name in result.actions:
         bpy.data.actions[name][ADJUSTMENTS_PROP] = take_adjustments(TAKES.motion(index))

@@ -63,7 +63,7 @@ class DIFFPOSETALK_PT_rig(_Step, bpy.types.Panel):
         row = col.row(align=True)
         row.operator(add_head.DIFFPOSETALK_OT_add_head.bl_idname, text="Add Head", icon="MONKEY").kind = "BUILTIN"
         row.operator(add_head.DIFFPOSETALK_OT_add_head.bl_idname, text="Add FLAME Head...").kind = "FLAME"
-        if context.object is not None and context.object.type == "MESH":
+        if context.object is not None and context.object.type in {"MESH", "ARMATURE"}:
             box = layout.box()
             box.label(text="Custom Mapping")
             box.prop(settings, "mapping_space")
@@ -138,6 +138,14 @@ class DIFFPOSETALK_PT_quality(_Step, bpy.types.Panel):
         col.prop(settings, "n_variations")
 
 
+def _draw_nla(layout, settings):
+    col = layout.column(align=True)
+    col.prop(settings, "use_nla_strips")
+    if settings.use_nla_strips:
+        col.prop(settings, "nla_blend_in")
+        col.prop(settings, "nla_blend_out")
+
+
 class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
     bl_label = "Take"
     bl_idname = "DIFFPOSETALK_PT_take"
@@ -161,6 +169,7 @@ class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
             col.prop(settings, "key_tolerance")
         if takes.count:
             col.operator(generation.DIFFPOSETALK_OT_rewrite_keys.bl_idname, icon="KEYFRAME")
+        _draw_nla(layout, settings)
         if takes.count > 1:
             row = layout.row(align=True)
             for k in range(takes.count):

@@ -138,6 +138,22 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         description="Smooths the motion over time without smearing lip closures or blinks",
     )
     # --- end of Adjust ---
+    # ---- NLA: takes as strips (animation.NlaLayer)
+    use_nla_strips: BoolProperty(
+        name="Takes as NLA Strips", default=False,
+        description="Write each take as an NLA strip on a track of its own, fading in and out, so that takes, "
+        "variations and hand animation layer and mix; off: the take is the rig's active Action (keys editable "
+        "directly in the Graph Editor)",
+    )
+    nla_blend_in: FloatProperty(
+        name="Blend In", default=3.0, min=0.0, soft_max=25.0, step=100, precision=1,
+        description="Frames over which a new take's strip fades in from the animation below it",
+    )
+    nla_blend_out: FloatProperty(
+        name="Blend Out", default=3.0, min=0.0, soft_max=25.0, step=100, precision=1,
+        description="Frames over which a new take's strip fades out to the animation below it",
+    )
+    # ---- end NLA
     # The last take written (what Bake & Export FBX exports).
     take_rig: StringProperty(name="Take Rig")
     take_frame_start: IntProperty(name="Take Start")

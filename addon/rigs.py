@@ -9,17 +9,24 @@ ARKit shape keys.
 
 Detection (``rig_spec``) gathers the facts about a rig from the scene and leaves the
 decision to ``core.rig_detect``; the panel asks ``cached_rig_kind``, which rescans only
-after the scene changed.
+after the scene changed. A character is its armature and every mesh that belongs to it
+(parented to it or to its meshes, or deformed by it), so that shape keys spread over head,
+teeth, tongue and brows are all driven. Linked characters are animated through their
+library overrides; linked data that is not overridden is refused with what to do.
 """
 from __future__ import annotations
 
 import math
+import re
 
 import bpy
 import numpy as np
+from mathutils import Euler
 
 from ..backend import expression_spaces as spaces
-from .core.rig_detect import JAW_CHANNEL, RigError, RigFacts, detect_rig
+from .core.mapping import Target
+from .core.pose_blend import EULER_ORDERS, BonePose, rotation_vector_from_quaternion
+from .core.rig_detect import JAW_CHANNEL, RigError, RigFacts, detect_rig, match_shape_keys
 from .core.rig_math import POSE_CORRECTIVES, bone_axes
 
 KIND_PROP = "diffposetalk_rig"               # "builtin" | "flame" on rigs we build
@@ -166,32 +173,41 @@ def build_head(context, head, kind: str, name: str, shape=None):
 # ---------------------------------------------------------------------- detection
 
 def rig_objects(obj):
-    """(armature or None, all its meshes, sorted by name) for the rig ``obj`` belongs to."""
+    """(armature or None, all its meshes, sorted by name) for the rig ``obj`` belongs to:
+    meshes parented to the armature or to ``obj`` (at any depth) and meshes whose Armature
+    modifier deforms with it."""
     armature = obj if obj.type == "ARMATURE" else None
     if armature is None and obj.parent is not None and obj.parent.type == "ARMATURE":
         armature = obj.parent
     if armature is None and obj.type == "MESH":
         armature = next((m.object for m in obj.modifiers if m.type == "ARMATURE" and m.object), None)
     meshes = {obj} if obj.type == "MESH" else set()
+    meshes.update(child for child in obj.children_recursive if child.type == "MESH")
     if armature is not None:
         meshes.update(child for child in armature.children_recursive if child.type == "MESH")
+        meshes.update(other for other in bpy.data.objects if other.type == "MESH" and any(
+            m.type == "ARMATURE" and m.object == armature for m in other.modifiers))
     return armature, sorted(meshes, key=lambda m: m.name)
 
 
 def get_custom_mapping(obj):
-    """The custom mapping stored on ``obj``: {"expression_space", "channels": {channel: (key, scale)}} or None."""
+    """The custom mapping stored on ``obj``: {"expression_space", "channels": {channel: Target}} or None."""
     stored = obj.get(MAPPING_PROP)
     if stored is None:
         return None
-    channels = {str(ch): (str(entry["key"]), float(entry.get("scale", 1.0))) for ch, entry in stored["channels"].items()}
+    channels = {}
+    for ch, entry in stored["channels"].items():
+        pose = "pose" in entry
+        channels[str(ch)] = Target(str(entry["pose" if pose else "key"]), float(entry.get("scale", 1.0)), pose)
     return {"expression_space": str(stored["expression_space"]), "channels": channels}
 
 
 def set_custom_mapping(obj, expression_space: str, channels: dict):
-    """Store channel -> (shape key, scale) on ``obj`` (saved with the .blend).
+    """Store channel -> Target (a shape key or a pose Action, and a scale) on ``obj`` (saved
+    with the .blend).
 
     Channels are the space's names (``backend.expression_spaces``) plus "jaw" for the jaw
-    opening (scale = key value per radian). An empty dict removes the mapping.
+    opening (scale = key value or pose weight per radian). An empty dict removes the mapping.
     """
     space = spaces.get_space(expression_space)
     unknown = [ch for ch in channels if ch != JAW_CHANNEL and ch not in space.channels]
@@ -200,10 +216,65 @@ def set_custom_mapping(obj, expression_space: str, channels: dict):
     if not channels:
         obj.pop(MAPPING_PROP, None)
         return
+    targets = {ch: Target(*target) for ch, target in channels.items()}
     obj[MAPPING_PROP] = {
         "expression_space": space.name,
-        "channels": {ch: {"key": key, "scale": float(scale)} for ch, (key, scale) in channels.items()},
+        "channels": {ch: {"pose" if t.pose else "key": t.name, "scale": float(t.scale)} for ch, t in targets.items()},
     }
+
+
+def action_curves(action, slot=None):
+    """The F-curves of ``action``: of ``slot`` (4.4+; None: its first slot for an object), or
+    the legacy Action's own (4.2)."""
+    if not hasattr(action, "layers"):
+        return list(action.fcurves)
+    if slot is None:
+        slot = next((s for s in action.slots if getattr(s, "target_id_type", "OBJECT") in ("OBJECT", "UNSPECIFIED")),
+                    None)
+    if slot is None:
+        return []
+    return [fc for layer in action.layers for strip in layer.strips
+            for bag in [strip.channelbag(slot)] if bag is not None for fc in bag.fcurves]
+
+
+_BONE_CURVE = re.compile(r'^pose\.bones\["(.+)"\]\.(location|rotation_quaternion|rotation_euler|rotation_axis_angle|scale)$')
+
+
+def read_pose(action, armature) -> dict:
+    """{bone: BonePose} of ``action`` at its last keyed frame (a pose asset's only one): each
+    bone of ``armature`` it keys, with the channels it keys, in the bone's local space."""
+    values = {}
+    curves = action_curves(action)
+    frame = max((fc.keyframe_points[-1].co[0] for fc in curves if len(fc.keyframe_points)), default=0.0)
+    for fc in curves:
+        match = _BONE_CURVE.match(fc.data_path)
+        if match and bpy.utils.unescape_identifier(match.group(1)) in armature.pose.bones:
+            bone, prop = bpy.utils.unescape_identifier(match.group(1)), match.group(2)
+            values.setdefault(bone, {}).setdefault(prop, {})[fc.array_index] = fc.evaluate(frame)
+    return {bone: BonePose(_keyed(props, "location", (0.0, 0.0, 0.0)),
+                           _keyed_rotation(props, armature.pose.bones[bone].rotation_mode),
+                           _keyed(props, "scale", (1.0, 1.0, 1.0)))
+            for bone, props in values.items()}
+
+
+def _keyed(props, prop, rest):
+    """A channel's values from {prop: {index: value}}, rest where an index is not keyed; None if none is."""
+    if prop not in props:
+        return None
+    return np.array([props[prop].get(i, rest[i]) for i in range(len(rest))], np.float64)
+
+
+def _keyed_rotation(props, mode):
+    """The rotation vector of a pose bone's keyed rotation; of the bone's own mode's channels
+    when several rotation modes are keyed. None: no rotation keyed."""
+    quaternion = _keyed(props, "rotation_quaternion", (1.0, 0.0, 0.0, 0.0))
+    euler = _keyed(props, "rotation_euler", (0.0, 0.0, 0.0))
+    axis_angle = _keyed(props, "rotation_axis_angle", (0.0, 0.0, 1.0, 0.0))
+    if euler is not None and (quaternion is None or mode in EULER_ORDERS):
+        quaternion = np.array(Euler(euler, mode if mode in EULER_ORDERS else "XYZ").to_quaternion())
+    elif axis_angle is not None and (quaternion is None or mode == "AXIS_ANGLE"):
+        return axis_angle[1:] / max(np.linalg.norm(axis_angle[1:]), 1e-12) * axis_angle[0]
+    return None if quaternion is None else rotation_vector_from_quaternion(quaternion)
 
 
 def _axes(armature, bone_name):
@@ -213,22 +284,70 @@ def _axes(armature, bone_name):
     return bone_axes(world)
 
 
-def rig_spec(obj):
-    """(RigSpec, armature, meshes with shape keys) for the rig ``obj`` belongs to; raises RigError if none fits."""
+def _linked(what, id_block):
+    return f"{what} is linked from {id_block.library.filepath!r}, and a file cannot keep animation on linked data"
+
+
+def _check_writable(spec, armature, meshes, written_keys):
+    """Raise RigError, saying what to do, when the take would go onto linked data."""
+    if armature is not None and armature.library is not None and (spec.head_bone or spec.jaw_bone or spec.poses):
+        raise RigError(_linked(f"The armature {armature.name!r}", armature) + ": select it and Make Library "
+                       "Override (Object > Library Override > Make), then generate on the override")
+    for mesh in meshes:
+        key = mesh.data.shape_keys
+        if key.library is not None and match_shape_keys(written_keys, key.key_blocks.keys()):
+            what = (f"The mesh {mesh.name!r}" if mesh.library is not None else
+                    f"The shape keys of {mesh.name!r} are on its mesh data {mesh.data.name!r}, which")
+            raise RigError(_linked(what, key) + ": Make Library Override of the object (Object > Library Override > "
+                           "Make) and of its mesh data (in the Outliner, right-click the mesh data > Library "
+                           "Override > Make > Selected), then generate again")
+
+
+def rig_spec(obj, writing: bool = True):
+    """(RigSpec, armature, meshes with shape keys) for the rig ``obj`` belongs to; raises RigError
+    if none fits or (``writing``) the take would go onto linked data."""
+    collection = obj.instance_collection if obj.type == "EMPTY" else None
+    if collection is not None and collection.library is not None:
+        raise RigError(f"{obj.name!r} shows the collection {collection.name!r} linked from "
+                       f"{collection.library.filepath!r}, which cannot be animated: make a library override of it "
+                       "(Make Library Override: Object > Library Override > Make), then select its armature or head")
     armature, meshes = rig_objects(obj)
     meshes = [mesh for mesh in meshes if mesh.data.shape_keys is not None]
     stored = armature.get(JOINT_EXP_PROP) if armature is not None else None
+    holders = [m for m in dict.fromkeys([obj, armature, *meshes]) if m is not None]
+    mapping = next((get_custom_mapping(m) for m in holders if m.get(MAPPING_PROP) is not None), None)
+    poses = {}
+    if mapping is not None and armature is not None:
+        for target in mapping["channels"].values():
+            action = bpy.data.actions.get(target.name) if target.pose else None
+            pose = read_pose(action, armature) if action is not None else {}
+            if pose:
+                poses[target.name] = pose
     facts = RigFacts(
         name=obj.name,
         shape_keys=frozenset(block.name for mesh in meshes for block in mesh.data.shape_keys.key_blocks),
         bones=tuple(bone.name for bone in armature.data.bones) if armature is not None else (),
         built=(armature or obj).get(KIND_PROP),
-        mapping=next((get_custom_mapping(m) for m in [obj, *meshes] if m.get(MAPPING_PROP) is not None), None),
+        mapping=mapping,
         joint_exp_dirs=list(stored) if stored is not None else None,
+        poses=poses,
+        rotation_modes={bone.name: bone.rotation_mode for bone in armature.pose.bones} if armature is not None else {},
     )
     spec = detect_rig(facts)
     spec.head_axes, spec.jaw_axes = _axes(armature, spec.head_bone), _axes(armature, spec.jaw_bone)
+    if writing:
+        _check_writable(spec, armature, meshes, written_shape_keys(spec))
     return spec, armature, meshes
+
+
+def written_shape_keys(spec) -> set:
+    """The shape-key names a take writes onto ``spec``'s rig."""
+    names = {name for targets in spec.channels.values() for name, _scale in targets}
+    if spec.jaw_shape_key:
+        names.add(spec.jaw_shape_key[0])
+    if spec.pose_correctives:
+        names.update(POSE_CORRECTIVES)
+    return names
 
 
 def expression_space(obj) -> str:

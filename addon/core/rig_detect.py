@@ -2,13 +2,15 @@
 
 ``addon.rigs`` gathers the facts from the scene (shape-key names, bone names, what we
 stored on rigs we built); ``detect_rig`` turns them into a ``RigSpec``. It accepts, in this
-order: a custom mapping stored on the mesh, rigs we built, FLAME add-on rigs
-(``Exp1..Exp50`` keys), and any mesh with ARKit-named shape keys (case-insensitive, common
-prefixes allowed).
+order: a custom mapping stored on the mesh or armature (shape keys and/or bone poses), rigs
+we built, FLAME add-on rigs (``Exp1..Exp50`` keys), and any mesh with ARKit-named shape
+keys (case-insensitive, common prefixes allowed). Head and jaw bones are found by the names
+FLAME, Rigify and Auto-Rig Pro give them, and driven from the model's head and jaw
+rotation unless a mapped pose moves them already (then the mapping decides).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from .rig_math import POSE_CORRECTIVES, RigSpec
 
 JAW_CHANNEL = "jaw"  # a custom mapping's name for the jaw opening
 MIN_ARKIT_KEYS = 20  # fewer ARKit-named shape keys than this is not an ARKit rig
+# Bone names (lower case), first match wins: ours and FLAME's, Rigify's, Auto-Rig Pro's.
+HEAD_BONES = ("head", "c_head.x", "head.x")
+JAW_BONES = ("jaw", "jaw_master", "c_jawbone.x", "jawbone.x")
 
 
 class RigError(Exception):
@@ -31,8 +36,10 @@ class RigFacts:
     shape_keys: frozenset              # shape-key names of the rig's meshes
     bones: tuple = ()                  # bone names of its armature; empty without one
     built: str | None = None           # "builtin" | "flame" on rigs the add-on built
-    mapping: dict | None = None        # {"expression_space", "channels": {channel: (key, scale)}}
+    mapping: dict | None = None        # {"expression_space", "channels": {channel: mapping.Target}}
     joint_exp_dirs: list | None = None  # stored on FLAME rigs the add-on built (5 * 3 * E values)
+    poses: dict = field(default_factory=dict)  # the mapping's poses found: {name: {bone: BonePose}}
+    rotation_modes: dict = field(default_factory=dict)  # {bone: rotation mode} of the armature's pose bones
 
 
 def arkit_names(names) -> dict:
@@ -44,6 +51,22 @@ def arkit_names(names) -> dict:
         if normal in wanted and wanted[normal] not in found:
             found[wanted[normal]] = name
     return found
+
+
+def match_shape_keys(wanted, names) -> dict:
+    """{wanted name: the name of a key among ``names``}: the same name, else the first (in name
+    order) that is equal ignoring case and the common ARKit prefixes; wanted names without a
+    match are left out, and no key is matched twice."""
+    present = set(names)
+    normal = {}
+    for name in sorted(names):
+        normal.setdefault(spaces.normalize_shape_key_name(name), name)
+    matched = {}
+    for name in wanted:
+        key = name if name in present else normal.get(spaces.normalize_shape_key_name(name))
+        if key is not None and key not in matched.values():
+            matched[name] = key
+    return matched
 
 
 def find_bone(bones, *names) -> str | None:
@@ -58,12 +81,7 @@ def detect_rig(facts: RigFacts) -> RigSpec:
     mapping = facts.mapping
     arkit = arkit_names(names)
     if mapping is not None:
-        space = spaces.get_space(mapping["expression_space"])
-        channels = {space.index(ch): [entry] for ch, entry in mapping["channels"].items() if ch != JAW_CHANNEL}
-        jaw = mapping["channels"].get(JAW_CHANNEL)
-        return RigSpec("custom", space.name, channels, jaw_shape_key=(jaw[0], 1.0 / jaw[1]) if jaw else None,
-                       head_bone=find_bone(facts.bones, "head", "root"),
-                       jaw_bone=None if jaw else find_bone(facts.bones, "jaw"))
+        return _mapped_rig(facts)
     if facts.built == "flame" or all(f"Exp{k + 1}" in names for k in range(spaces.EXPRESSION_DIM)):
         channels = {k: [(name, 1.0)] for k, name in enumerate(spaces.FLAME_CHANNELS)}
         spec = RigSpec("flame", "flame", channels, head_bone=find_bone(facts.bones, "root"),
@@ -77,10 +95,39 @@ def detect_rig(facts: RigFacts) -> RigSpec:
         if facts.built == "builtin":
             return RigSpec("builtin", "arkit", channels, head_bone="root", jaw_bone="jaw")
         jaw_key = arkit.get("jawOpen")
-        return RigSpec("arkit", "arkit", channels, head_bone=find_bone(facts.bones, "head"),
-                       jaw_bone=None if jaw_key else find_bone(facts.bones, "jaw"),
+        return RigSpec("arkit", "arkit", channels, head_bone=find_bone(facts.bones, *HEAD_BONES),
+                       jaw_bone=None if jaw_key else find_bone(facts.bones, *JAW_BONES),
                        jaw_shape_key=(jaw_key, spaces.ARKIT_JAW_OPEN_RADIANS) if jaw_key else None)
     raise RigError(
         f"{facts.name!r} has no FLAME (Exp1..Exp50) or ARKit shape keys: select a head added with "
-        "Add Head, a FLAME add-on head, a mesh with ARKit shape keys, or map its shape keys"
+        "Add Head, a FLAME add-on head, a mesh with ARKit shape keys, or map its shape keys or bone poses "
+        "(Rig > Custom Mapping)"
+    )
+
+
+def _mapped_rig(facts: RigFacts) -> RigSpec:
+    """A custom mapping's rig: shape keys and poses as mapped, head and jaw bones where free."""
+    space = spaces.get_space(facts.mapping["expression_space"])
+    targets = facts.mapping["channels"]
+    missing = sorted({t.name for t in targets.values() if t.pose and t.name not in facts.poses})
+    if missing:
+        raise RigError(f"The mapping of {facts.name!r} names pose Action(s) {', '.join(map(repr, missing))} that are "
+                       "not in this file or key none of its armature's bones: create them, or fix the mapping text")
+    channels, pose_channels = {}, {}
+    for channel, target in targets.items():
+        if channel != JAW_CHANNEL:
+            (pose_channels if target.pose else channels)[space.index(channel)] = [(target.name, target.scale)]
+    jaw = targets.get(JAW_CHANNEL)
+    used = {t.name for t in targets.values() if t.pose}
+    posed = {bone for name in used for bone in facts.poses[name]}
+    free = [bone for bone in facts.bones if bone not in posed]
+    return RigSpec(
+        "custom", space.name, channels,
+        head_bone=find_bone(free, *HEAD_BONES, "root"),
+        jaw_bone=None if jaw else find_bone(free, *JAW_BONES),
+        jaw_shape_key=(jaw.name, 1.0 / jaw.scale) if jaw and not jaw.pose else None,
+        pose_channels=pose_channels,
+        jaw_pose=(jaw.name, jaw.scale) if jaw and jaw.pose else None,
+        poses={name: facts.poses[name] for name in used},
+        rotation_modes={bone: facts.rotation_modes.get(bone, "QUATERNION") for bone in posed},
     )

@@ -2,9 +2,11 @@
 
 A motion (``exp`` (T, 50), ``pose`` (T, 6) head then jaw axis-angle in FLAME's frame,
 ``fps``) becomes per-channel curves for one rig, described by a ``RigSpec``: shape-key
-values, bone-local rotation quaternions (w, x, y, z), FLAME pose-corrective values and, for
-FLAME rigs, the small bone offsets that stand in for FLAME's expression-dependent joints.
-``curves_to_motion`` is the exact inverse on the values written.
+values, bone-local rotation quaternions (w, x, y, z), FLAME pose-corrective values, for
+FLAME rigs the small bone offsets that stand in for FLAME's expression-dependent joints,
+and for bone rigs driven through poses the bones' combined poses (``core.pose_blend``).
+``curves_to_motion`` is the exact inverse on the values written (poses excepted: a pose
+rig is read back as its head and jaw only).
 
 Frames: FLAME's frame is Y up, face +Z; Blender's world is Z up, face -Y, so a FLAME
 vector v is ``C @ v`` in the world with C = a +90 degree turn about X. A bone whose rest
@@ -21,6 +23,7 @@ import numpy as np
 
 from ...backend.rotations import axis_angle_to_quat, quat_to_axis_angle, rodrigues
 from ...backend.timebase import FPS
+from . import pose_blend
 
 # FLAME's frame to Blender's world frame: (x, y, z) -> (x, -z, y).
 FLAME_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -38,6 +41,11 @@ class RigSpec:
     ``joint_exp_dirs`` (5, 3, E) is FLAME's joint regressor applied to the expression
     basis (FLAME rigs built by the add-on); with it, the root and jaw bones get location
     keys so the skinned mesh matches FLAME exactly.
+
+    Bone rigs: ``pose_channels[k]`` lists (pose name, weight per unit) pairs that channel k
+    drives, ``jaw_pose`` = (pose name, weight per radian) takes the jaw opening, ``poses``
+    holds each pose as {bone: ``pose_blend.BonePose``} and ``rotation_modes`` each posed
+    bone's rotation mode (its curves are written in that mode).
     """
 
     kind: str
@@ -50,16 +58,24 @@ class RigSpec:
     jaw_shape_key: tuple | None = None
     pose_correctives: bool = False
     joint_exp_dirs: np.ndarray | None = None
+    pose_channels: dict = field(default_factory=dict)
+    jaw_pose: tuple | None = None
+    poses: dict = field(default_factory=dict)
+    rotation_modes: dict = field(default_factory=dict)
 
 
 @dataclass
 class Curves:
-    """Per-channel values at ``frames`` (T,): shape keys (T,), bone quaternions (T, 4), bone locations (T, 3)."""
+    """Per-channel values at ``frames`` (T,): shape keys (T,), bone quaternions (T, 4), bone
+    locations (T, 3), bone scales (T, 3), and rotations of posed bones in Euler or
+    axis-angle mode as (property, (T, 3 or 4) values)."""
 
     frames: np.ndarray
     shape_keys: dict = field(default_factory=dict)
     rotations: dict = field(default_factory=dict)
     locations: dict = field(default_factory=dict)
+    scales: dict = field(default_factory=dict)
+    other_rotations: dict = field(default_factory=dict)
 
 
 def quaternions(rotvec: np.ndarray) -> np.ndarray:
@@ -67,6 +83,32 @@ def quaternions(rotvec: np.ndarray) -> np.ndarray:
     quat = axis_angle_to_quat(rotvec)
     flips = np.cumsum(np.concatenate([[0], (quat[1:] * quat[:-1]).sum(-1) < 0]))
     return quat * np.where(flips % 2, -1.0, 1.0)[:, None]
+
+
+def rotation_curves(rotvec: np.ndarray, mode: str):
+    """(property, (T, n) values) that turn a pose bone in rotation ``mode`` by ``rotvec`` (T, 3):
+    quaternions (w, x, y, z), Euler angles in the bone's order, or axis-angle (angle, x, y, z)."""
+    rotvec = np.asarray(rotvec, np.float64)
+    if mode in pose_blend.EULER_ORDERS:
+        return "rotation_euler", pose_blend.matrix_to_euler(rodrigues(rotvec), mode)
+    if mode == "AXIS_ANGLE":
+        angle = np.linalg.norm(rotvec, axis=-1)
+        axis = np.where(angle[:, None] > 1e-12, rotvec / np.maximum(angle, 1e-12)[:, None], [0.0, 1.0, 0.0])
+        return "rotation_axis_angle", np.column_stack([angle, axis])
+    return "rotation_quaternion", quaternions(rotvec)
+
+
+def _pose_weights(spec: RigSpec, exp: np.ndarray, jaw: np.ndarray) -> dict:
+    """{pose name: (T,) weight}: each mapped channel times its weight per unit, summed per pose."""
+    weights = {}
+    for k, targets in spec.pose_channels.items():
+        for name, scale in targets:
+            if k < exp.shape[1]:
+                weights[name] = weights.get(name, 0.0) + scale * exp[:, k]
+    if spec.jaw_pose:
+        name, per_radian = spec.jaw_pose
+        weights[name] = weights.get(name, 0.0) + per_radian * jaw[:, 0]
+    return weights
 
 
 def bone_axes(bone_rest_world: np.ndarray) -> np.ndarray:
@@ -104,6 +146,18 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
     elif spec.jaw_shape_key:
         name, radians = spec.jaw_shape_key
         curves.shape_keys[name] = jaw[:, 0] / radians
+    if spec.poses:
+        for bone, track in pose_blend.combine(spec.poses, _pose_weights(spec, exp, jaw), len(exp)).items():
+            if track.location is not None:
+                curves.locations[bone] = track.location
+            if track.scale is not None:
+                curves.scales[bone] = track.scale
+            if track.rotation is not None:
+                prop, values = rotation_curves(track.rotation, spec.rotation_modes.get(bone, "QUATERNION"))
+                if prop == "rotation_quaternion":
+                    curves.rotations[bone] = values
+                else:
+                    curves.other_rotations[bone] = (prop, values)
     if spec.pose_correctives:
         neck = np.zeros((len(exp), 9))
         jaw_feature = (rodrigues(jaw) - np.eye(3)).reshape(len(exp), 9)

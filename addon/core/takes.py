@@ -7,6 +7,7 @@ take whose rig was deleted is recognised as gone.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 
@@ -21,6 +22,7 @@ class Takes:
     request: dict = field(default_factory=dict)  # the generate parameters that made the take
     shown: int = 0            # the variation written to the rig
     edits: int = 0            # ranges regenerated since the take was made (each its own seed)
+    take_id: str = ""         # names the take's NLA strips, so that its variations replace only them
 
     @property
     def count(self) -> int:
@@ -32,6 +34,7 @@ class Takes:
         self.scene, self.rig, self.action_name, self.request = scene, rig, action_name, dict(request)
         self.frame_start, self.fps = float(frame_start), float(fps)
         self.shown = self.edits = 0
+        self.take_id = uuid.uuid4().hex
 
     def add(self, motion) -> int:
         """Another variation of the take (a range of it regenerated); returns its index."""

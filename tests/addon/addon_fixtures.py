@@ -192,6 +192,35 @@ def generate():
     except RuntimeError as exc:
         return str(exc)
     return None
+
+
+def select_only(obj):
+    for other in bpy.context.view_layer.objects:
+        other.select_set(other == obj)
+    bpy.context.view_layer.objects.active = obj
+
+
+def generate_on(obj):
+    """Select ``obj`` and run Generate and its job: (the operator's error or None, whether
+    the scene is as it was)."""
+    select_only(obj)
+    before = snapshot()
+    started = generate()
+    if started is None:
+        drain()
+    return started, snapshot() == before
+
+
+def use_audio_file(seconds, frame_start=1, steps=None):
+    """Generate from a test tone of ``seconds`` placed at ``frame_start`` (an audio file:
+    4.2's bpy has no sound strips); ``steps``: custom sampler steps."""
+    settings = scene.diffposetalk
+    settings.audio_source = "FILE"
+    settings.audio_file = str(write_wav(TMP / "line.wav", seconds))
+    settings.file_frame_start = frame_start
+    if steps is not None:
+        settings.quality, settings.steps = "CUSTOM", steps
+    return settings
 '''
 
 

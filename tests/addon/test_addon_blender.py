@@ -94,7 +94,8 @@ def test_install_registers_preferences_and_uninstall_stops_the_backend(blender_a
     assert state["reasons"] == ["There are no variations to choose from"] * 2 + [
         "Generate lip-sync first: there is no take to export"]
     assert state["reasons_with_take"] == [None, None, None]
-    assert ["operator", "diffposetalk.apply_mapping"] not in drawn[3], "the built-in head's armature is selected"
+    assert ["operator", "diffposetalk.apply_mapping"] in drawn[3], "an armature takes a mapping to pose Actions"
+    assert ["prop", "use_nla_strips"] in drawn[3]
     assert ["prop", "stats"] in drawn[5] and ["prop", "stats"] not in drawn[4]
     assert state["backend_alive"] is False
     assert state["after"] == {"scene_props": False, "operators": False}
@@ -165,16 +166,9 @@ def test_every_error_leaves_the_scene_unchanged(blender_addon, tmp_path):
         errors = {}
 
         def attempt(name, select=None):
-            target = select or rig
-            for ob in bpy.context.view_layer.objects:
-                ob.select_set(ob == target)
-            bpy.context.view_layer.objects.active = target
-            before = snapshot()
-            started = generate()
-            if started is None:
-                drain()
+            started, unchanged = generate_on(select or rig)
             errors[name] = {"operator": started, "panel": wm.diffposetalk.message,
-                            "is_error": wm.diffposetalk.message_is_error, "unchanged": snapshot() == before}
+                            "is_error": wm.diffposetalk.message_is_error, "unchanged": unchanged}
 
         # backend not set up: no interpreter anywhere
         prefs.python = ""

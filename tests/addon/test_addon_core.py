@@ -341,7 +341,8 @@ def test_setup_failure_says_which_command_failed(tmp_path):
 def test_mapping_text_parses_channels_keys_and_scales():
     text = "# comment\nmouthClose = Mouth Closed\n\njaw = Open * 2.5  # per radian\nmouthSmileLeft=Smile*0.5\n"
     parsed = mapping.parse_mapping(text, ("mouthClose", "mouthSmileLeft", "jaw"))
-    assert parsed == {"mouthClose": ("Mouth Closed", 1.0), "jaw": ("Open", 2.5), "mouthSmileLeft": ("Smile", 0.5)}
+    assert parsed == {"mouthClose": ("Mouth Closed", 1.0, False), "jaw": ("Open", 2.5, False),
+                      "mouthSmileLeft": ("Smile", 0.5, False)}
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -360,7 +361,8 @@ def test_mapping_text_errors_name_the_line(text, needle):
 def test_mapping_template_matches_names_and_parses_back():
     template = mapping.mapping_template(("mouthClose", "mouthFunnel", "jaw"), ["MOUTHCLOSE", "Other"])
     assert "mouthClose = MOUTHCLOSE" in template and "# mouthFunnel = " in template
-    assert mapping.parse_mapping(template, ("mouthClose", "mouthFunnel", "jaw")) == {"mouthClose": ("MOUTHCLOSE", 1.0)}
+    assert mapping.parse_mapping(template, ("mouthClose", "mouthFunnel", "jaw")) == {
+        "mouthClose": ("MOUTHCLOSE", 1.0, False)}
 
 
 def test_setup_can_be_cancelled(tmp_path):

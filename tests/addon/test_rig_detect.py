@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from backend import expression_spaces as spaces
+from diffposetalk.addon.core.mapping import Target
 from diffposetalk.addon.core.rig_detect import RigError, RigFacts, detect_rig
 from diffposetalk.addon.core.rig_math import POSE_CORRECTIVES
 from diffposetalk.addon.core.takes import Takes
@@ -39,7 +40,7 @@ def test_too_few_arkit_keys_is_no_rig():
 
 
 def test_a_custom_mapping_wins_over_the_key_names():
-    mapping = {"expression_space": "arkit", "channels": {"mouthClose": ("Shut", 0.5), "jaw": ("Open", 2.0)}}
+    mapping = {"expression_space": "arkit", "channels": {"mouthClose": Target("Shut", 0.5), "jaw": Target("Open", 2.0)}}
     spec = detect_rig(RigFacts("Blob", FLAME_KEYS, bones=("jaw",), mapping=mapping))
     assert spec.kind == "custom" and spec.expression_space == "arkit"
     assert spec.channels == {spaces.ARKIT_CHANNELS.index("mouthClose"): [("Shut", 0.5)]}

@@ -6,12 +6,7 @@ from addon_fixtures import blender_addon, extension_zip, tiny_arkit_checkpoint  
 
 REGENERATE = """
 scene.render.fps = 24
-settings = scene.diffposetalk
-settings.audio_source = "FILE"  # 4.2's bpy has no sound strips
-settings.audio_file = str(write_wav(TMP / "line.wav", 2.0))
-settings.file_frame_start = 11
-settings.quality = "CUSTOM"
-settings.steps = ARGS["steps"]
+settings = use_audio_file(2.0, frame_start=11, steps=ARGS["steps"])
 settings.head_motion_scale = 0.5  # the edit is adjusted as the take was
 rig.select_set(True); bpy.context.view_layer.objects.active = rig
 regenerate = generation.DIFFPOSETALK_OT_regenerate_range

@@ -214,7 +214,8 @@ def test_detects_arkit_flame_and_custom_rigs(run_blender):
     assert out["prefixed"][3][0] == "ARKit_JAWOPEN"
     assert out["flame_like"] == "flame"
     assert "no FLAME" in out["plain"] and "map" in out["plain"]
-    assert out["mapping"] == {"expression_space": "arkit", "channels": {"mouthSmileLeft": ["smile", 0.5], "jaw": ["frown", 2.0]}} \
-        or out["mapping"] == {"expression_space": "arkit", "channels": {"mouthSmileLeft": ("smile", 0.5), "jaw": ("frown", 2.0)}}
+    # (name, scale, pose): shape keys here
+    assert out["mapping"] == {"expression_space": "arkit",
+                              "channels": {"mouthSmileLeft": ["smile", 0.5, False], "jaw": ["frown", 2.0, False]}}
     np.testing.assert_allclose(out["mapped_keys"], [[0.1, 0.2], [0.2, 0.4], [0.3, 0.6]], atol=1e-6)
     np.testing.assert_allclose(out["mapped_back"], [[0.2, 0.4, 0.6], [0.1, 0.2, 0.3]], atol=1e-5)
