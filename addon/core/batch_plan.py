@@ -3,9 +3,10 @@ the run has got (no bpy).
 
 The rule an animator can check in the Batch panel: a strip goes onto the rig set on it
 (its Rig field), else onto the active rig. A strip is left out, with the reason in the
-report, when it is muted, when its audio or its rig is not usable, or when its rig already
-takes an earlier strip of the same run (a run writes one take per rig, so a second strip
-would replace the first). Strips run in the order they play.
+report, when it is muted or when its audio or its rig is not usable. Strips run in the
+order they play; a strip's take replaces the rig's keys of ours over the strip's frames
+only, so several strips on one rig end up in one Action, each over its own frames (where
+two overlap, the later strip's take wins).
 """
 from __future__ import annotations
 
@@ -46,7 +47,6 @@ def plan_batch(strips, active_rig: str | None, rig_problems: dict) -> Plan:
     """The strips to generate and the ones left out; ``rig_problems`` maps every rig that
     ``rig_of`` names to None (usable) or the reason it is not."""
     plan = Plan()
-    taken = {}
     for strip in sorted(strips, key=lambda s: (s.frame_start, s.name)):
         rig = rig_of(strip, active_rig)
         if strip.muted:
@@ -57,10 +57,7 @@ def plan_batch(strips, active_rig: str | None, rig_problems: dict) -> Plan:
             reason = NO_RIG
         elif rig_problems.get(rig):
             reason = rig_problems[rig]
-        elif rig in taken:
-            reason = f"{rig!r} takes {taken[rig]!r} in this run already: set another Rig on one of them"
         else:
-            taken[rig] = strip.name
             plan.strips.append(PlannedStrip(strip.name, rig))
             continue
         plan.skipped.append((strip.name, reason))

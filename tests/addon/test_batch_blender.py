@@ -30,6 +30,12 @@ def key_ranges(rig):
     return [min(c[0, 0] for c in co), max(c[-1, 0] for c in co), sorted({len(c) for c in co})]
 
 
+def keyed_frames(rig):
+    meshes = [m for m in rig.children if m.type == "MESH" and m.data.shape_keys is not None]
+    curves = fcurves(rig) + [fc for m in meshes for fc in fcurves(m.data.shape_keys)]
+    return sorted({int(round(f)) for fc in curves for f in keys(fc)[:, 0]})
+
+
 def select_only(obj):
     for ob in bpy.context.view_layer.objects:
         ob.select_set(ob == obj)
@@ -79,12 +85,14 @@ def test_batch_writes_each_strip_onto_its_rig_and_lists_the_rest(blender_addon):
         drain()
         out["message"] = wm.diffposetalk.message
         out["keys"] = {"ann": key_ranges(ann), "bob": key_ranges(bob)}
+        out["ann_frames"] = keyed_frames(ann)
         out["actions"] = sorted(a.name for a in bpy.data.actions)
         out["cube_untouched"] = cube.data.shape_keys is None and cube.animation_data is None
         # Selected strips only: the second strip alone, onto its rig again.
         assert batch_error(selected_only=True) is None
         drain()
         out["selected_message"] = wm.diffposetalk.message
+        out["ann_frames_after_redo"] = keyed_frames(ann)
         for s in (first, second, third, fourth):
             s.select = False
         out["none_selected"] = batch_error(selected_only=True)
@@ -99,17 +107,19 @@ def test_batch_writes_each_strip_onto_its_rig_and_lists_the_rest(blender_addon):
     assert "running" in out["busy_reason"]
     assert out["first_request"] == pytest.approx({"start": 0.0, "end": 1.0, "fps": 24.0, "n_variations": 1})
     lines = out["message"].splitlines()
-    assert lines[0] == f"Batch: 2 of 2 strips written; ann line on {ann!r}; bob line on {bob!r}", lines
-    left_out = {line.split(": ")[1]: line for line in lines[1:]}
-    assert set(left_out) == {"cube line", "ann again"}, lines
-    assert "no FLAME" in left_out["cube line"]
-    assert "takes 'ann line'" in left_out["ann again"]
-    # Each rig keyed over its strip's frames only: 1 s from frame 11, 1.5 s from frame 52, at 24 fps.
-    assert out["keys"] == {"ann": [11.0, 34.0, [24]], "bob": [52.0, 87.0, [36]]}
-    assert any(name.startswith("ann line") for name in out["actions"])
+    assert lines[0] == (f"Batch: 3 of 3 strips written; ann line on {ann!r}; bob line on {bob!r}; "
+                        f"ann again on {ann!r}"), lines
+    assert len(lines) == 2 and lines[1].startswith("Left out: cube line: ") and "no FLAME" in lines[1], lines
+    # Each rig keyed over its strips' frames only: 1 s from frame 11 and from 130, 1.5 s from
+    # frame 52, at 24 fps; one Action holds both strips of one rig.
+    assert out["keys"] == {"ann": [11.0, 153.0, [48]], "bob": [52.0, 87.0, [36]]}
+    assert out["ann_frames"] == list(range(11, 35)) + list(range(130, 154))
+    assert any(name.startswith("ann again") for name in out["actions"])
     assert any(name.startswith("bob line") for name in out["actions"])
     assert out["cube_untouched"]
-    assert out["selected_message"].splitlines() == [lines[0]], "the two selected strips, nothing left out"
+    assert out["selected_message"].splitlines() == [
+        f"Batch: 2 of 2 strips written; ann line on {ann!r}; bob line on {bob!r}"], "the selected strips, no others"
+    assert out["ann_frames_after_redo"] == out["ann_frames"], "a redone strip replaces only its own frames"
     assert "No sound strip is selected" in out["none_selected"]
 
 
