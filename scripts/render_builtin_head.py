@@ -77,6 +77,32 @@ def aim(camera, yaw, pitch, target=HEAD_CAMERA["target"], distance=HEAD_CAMERA["
     camera.rotation_euler = (math.pi / 2 + math.asin(forward[2]), 0.0, math.atan2(-forward[0], forward[1]))
 
 
+def render_tile(scene, path: Path) -> np.ndarray:
+    """Render the scene's camera; the picture as (height, width, 4) floats, bottom row first."""
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    image = bpy.data.images.load(str(path))
+    pixels = np.array(image.pixels[:], dtype=np.float32).reshape(image.size[1], image.size[0], 4)
+    bpy.data.images.remove(image)
+    return pixels
+
+
+def save_grid(tiles, columns: int, out: Path):
+    """Tiles of one size in rows of ``columns``, first tile top left, as a PNG."""
+    height, width = tiles[0].shape[:2]
+    rows = math.ceil(len(tiles) / columns)
+    grid = np.zeros((rows * height, columns * width, 4), np.float32)
+    for k, tile in enumerate(tiles):
+        r, c = rows - 1 - k // columns, k % columns   # Blender images start at the bottom
+        grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = tile
+    image = bpy.data.images.new("grid", grid.shape[1], grid.shape[0])
+    image.pixels.foreach_set(grid.ravel())
+    image.filepath_raw = str(out)
+    image.file_format = "PNG"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.save()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None,
@@ -100,25 +126,10 @@ def main():
             block.value = values.get(block.name, 0.0)
         rig.pose.bones["jaw"].rotation_quaternion = (math.cos(jaw / 2), math.sin(jaw / 2), 0, 0)
         aim(camera, *VIEWS[view], **view_camera)
-        scene.render.filepath = str(tmp)
-        bpy.ops.render.render(write_still=True)
-        image = bpy.data.images.load(str(tmp))
-        pixels = np.array(image.pixels[:], dtype=np.float32).reshape(args.size, args.size, 4)
-        bpy.data.images.remove(image)
-        tiles.append(pixels)
+        tiles.append(render_tile(scene, tmp))
         print(f"rendered {label}", flush=True)
     tmp.unlink()
-    rows = math.ceil(len(tiles) / args.columns)
-    grid = np.zeros((rows * args.size, args.columns * args.size, 4), np.float32)
-    for k, tile in enumerate(tiles):
-        r, c = rows - 1 - k // args.columns, k % args.columns   # Blender images start at the bottom
-        grid[r * args.size:(r + 1) * args.size, c * args.size:(c + 1) * args.size] = tile
-    out = bpy.data.images.new("grid", grid.shape[1], grid.shape[0])
-    out.pixels.foreach_set(grid.ravel())
-    out.filepath_raw = str(args.out)
-    out.file_format = "PNG"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    out.save()
+    save_grid(tiles, args.columns, args.out)
     print(f"wrote {args.out}")
 
 
