@@ -2,6 +2,7 @@
 rig over the frames it plays, against the stand-in service and the real backend."""
 import textwrap
 
+import numpy as np
 import pytest
 
 from addon_fixtures import blender_addon, extension_zip, fake_python, tiny_arkit_checkpoint  # noqa: F401
@@ -198,3 +199,37 @@ def test_real_backend_batches_recorded_lines_onto_two_rigs(blender_addon, tiny_a
         low, high, counts = out["keys"][rig]
         assert low == first and first <= high <= end - 1, (rig, out)
         assert high - low + 1 >= (end - first) - 1, "keys cover the strip's frames"
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_another_take_keeps_the_rigs_keys_outside_its_frames(blender_addon):
+    out = blender_addon(in_scene("""
+        animation = importlib.import_module(PKG + ".addon.animation")
+        rng = np.random.default_rng(0)
+
+        def motion(frames):
+            return {"exp": rng.uniform(0, 1, (frames, 50)).astype(np.float32),
+                    "pose": rng.normal(0, 0.1, (frames, 6)).astype(np.float32), "fps": 25.0,
+                    "expression_space": "arkit"}
+
+        scene.render.fps = 25
+        first, second = motion(20), motion(10)
+        animation.write_motion(ann, first, 1, 25.0, "first", tolerance=0.02)   # Bezier keys with handles
+        before = {(fc.data_path, fc.array_index): keys(fc).tolist() for fc in fcurves(ann)}
+        saved = animation.take_keys(ann)
+        result_ = animation.write_motion(ann, second, 15, 25.0, "second")   # overlaps frames 15-20
+        animation.restore_keys(ann, saved, result_.frame_start, result_.frame_end)
+        after = {(fc.data_path, fc.array_index): keys(fc).tolist() for fc in fcurves(ann)}
+        scene.frame_set(5)
+        result({"before": [[k[0], k[1], v] for k, v in before.items()], "after": [[k[0], k[1], v] for k, v in after.items()],
+                "frames": keyed_frames(ann), "actions": sorted(a.name for a in bpy.data.actions if a.get("diffposetalk_take"))})
+        """))
+    before = {(path, index): np.array(co) for path, index, co in out["before"]}
+    after = {(path, index): np.array(co) for path, index, co in out["after"]}
+    assert set(after) == set(before)
+    for curve, co in before.items():
+        kept = co[co[:, 0] < 15]
+        assert len(kept) and np.array_equal(after[curve][: len(kept)], kept), curve
+        assert np.array_equal(after[curve][len(kept):, 0], np.arange(15.0, 25.0)), "the new take over its own frames"
+    assert out["frames"][0] == 1 and out["frames"][-1] == 24
+    assert len(out["actions"]) == 2, "one Action on the armature, one on the head's shape keys"
