@@ -31,13 +31,13 @@ def main():
     with tempfile.TemporaryDirectory(prefix="diffposetalk-guide-") as tmp:
         tmp = Path(tmp)
         os.environ.update(HOME=str(tmp / "home"), BLENDER_USER_RESOURCES=str(tmp / "blender"))
-        guide = demo.Demo(demo.parse_args(["--size", "270", "--samples", "8"]), demo.build_extension(tmp / "build"))
+        guide = demo.Demo(demo.parse_args(["--size", "225", "--samples", "8"]), demo.build_extension(tmp / "build"))
         scene = guide.stage_scene()
         guide.install_extension()
         bpy = guide.bpy
-        scene.render.resolution_x = 480
+        scene.render.resolution_x = 400
         camera = scene.camera
-        guide.staging.aim(camera, 0.0, 3.0, target=(0.0, 0.0, -0.01), distance=1.05)
+        guide.staging.aim(camera, 0.0, 3.0, target=(0.0, 0.0, -0.02), distance=1.45)
         editor = scene.sequence_editor_create()
         heads = []
         for name, x, frame in LINES:
