@@ -10,9 +10,10 @@ with half an add-on. Unregistering stops the backend first.
 
 
 def _modules():
-    from . import add_head, export, generation, mapping_ops, panels, preferences, properties, reporting
+    from . import add_head, batch, export, generation, mapping_ops, panels, preferences, properties, reporting
 
-    return (properties, reporting, preferences, generation, add_head, mapping_ops, export, panels)
+    # batch after panels: its sub-panel registers after the panel it belongs to
+    return (properties, reporting, preferences, generation, add_head, mapping_ops, export, panels, batch)
 
 
 def _classes():
@@ -21,9 +22,9 @@ def _classes():
 
 def _hooked():
     """Modules with a ``register``/``unregister`` of their own, in registration order."""
-    from . import generation, properties, rigs, service
+    from . import batch, generation, properties, rigs, service
 
-    return (properties, rigs, generation, service)
+    return (properties, rigs, generation, batch, service)
 
 
 def register():

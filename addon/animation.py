@@ -27,7 +27,7 @@ from ..backend.expression_spaces import EXPRESSION_DIM
 from ..backend.timebase import FPS
 from .core import key_reduction, rig_math
 from .core.rig_detect import match_shape_keys
-from .rigs import RigError, action_curves, rig_spec
+from .rigs import RigError, action_curves, rig_objects, rig_spec
 
 OURS_PROP = "diffposetalk_take"
 SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
@@ -332,3 +332,59 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
             curves.rotations[bone] = np.stack(
                 [_sample(existing.get((_bone_path(bone, "rotation_quaternion"), i)), frames, current[i]) for i in range(4)], -1)
     return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)
+
+
+# ---------------------------------------------------------------------- several takes on one rig
+
+_KEY_FIELDS = (("co", 2, np.float32), ("handle_left", 2, np.float32), ("handle_right", 2, np.float32),
+               ("interpolation", 1, np.int32), ("handle_left_type", 1, np.int32), ("handle_right_type", 1, np.int32))
+
+
+def _animated_blocks(rig):
+    armature, meshes = rig_objects(rig)
+    blocks = [mesh.data.shape_keys for mesh in meshes if mesh.data.shape_keys is not None]
+    return blocks + ([armature] if armature is not None else [])
+
+
+def take_keys(rig) -> dict:
+    """The keys of the Actions of ours on ``rig``, to put back with ``restore_keys`` after
+    another take was written: {(block name, data path, index): {field: array}}."""
+    saved = {}
+    for block in _animated_blocks(rig):
+        action = block.animation_data.action if block.animation_data else None
+        if action is None or not action.get(OURS_PROP):
+            continue
+        for (path, index), fcurve in _existing_fcurves(block).items():
+            points = fcurve.keyframe_points
+            fields = {}
+            for name, width, dtype in _KEY_FIELDS:
+                fields[name] = np.empty(len(points) * width, dtype)
+                points.foreach_get(name, fields[name])
+            saved[(block.name, path, index)] = fields
+    return saved
+
+
+def restore_keys(rig, saved: dict, frame_start: float, frame_end: float) -> None:
+    """Put keys from ``take_keys`` into the rig's Actions of ours again, except those between
+    ``frame_start`` and ``frame_end`` (the take written there wins)."""
+    for block in _animated_blocks(rig):
+        ad = block.animation_data
+        if ad is None or ad.action is None or not ad.action.get(OURS_PROP):
+            continue
+        existing = _existing_fcurves(block)
+        fcurves = _fcurve_collection(ad.action, ad.action_slot if SLOTTED else None)
+        for (name, path, index), fields in saved.items():
+            frames = fields["co"][0::2]
+            keep = (frames < frame_start - 1e-3) | (frames > frame_end + 1e-3)
+            if name != block.name or not keep.any():
+                continue
+            fcurve = existing.get((path, index)) or fcurves.new(path, index=index)
+            points = fcurve.keyframe_points
+            old = len(points)
+            points.add(int(keep.sum()))
+            for field, width, dtype in _KEY_FIELDS:
+                values = np.empty(len(points) * width, dtype)
+                points.foreach_get(field, values)
+                values[old * width:] = fields[field].reshape(-1, width)[keep].ravel()
+                points.foreach_set(field, values)
+            fcurve.update()   # sorts the keys by frame

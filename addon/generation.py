@@ -79,8 +79,9 @@ def style_spec(context, settings, rig, space):
     }
 
 
-def build_request(context, rig):
-    """(params, job context) for a generate request; raises GenerationError."""
+def build_request(context, rig, strip=None):
+    """(params, job context) for a generate request; raises GenerationError. ``strip``:
+    this sound strip instead of the panel's audio choice (a batch)."""
     scene = context.scene
     settings = scene.diffposetalk
     try:
@@ -88,8 +89,8 @@ def build_request(context, rig):
     except rigs.RigError as exc:
         raise GenerationError(str(exc)) from None
     try:
-        if settings.audio_source == "STRIP":
-            strip = audio.pick_strip(scene, settings.strip)
+        if strip is not None or settings.audio_source == "STRIP":
+            strip = strip or audio.pick_strip(scene, settings.strip)
             path, span = audio.strip_audio(scene, strip)
             take = strip.name
         else:
@@ -181,11 +182,12 @@ def _finished_motions(context, job):
 
 
 def apply_job(job):
-    """Main thread: write a finished job's first variation, or tell why there is none."""
+    """Main thread: write a finished job's first variation, or tell why there is none;
+    returns the write's result, None when nothing was written."""
     context = bpy.context
     finished = _finished_motions(context, job)
     if finished is None:
-        return
+        return None
     scene, rig, motions = finished
     TAKES.replace(motions, **job.context)
     try:
@@ -193,10 +195,11 @@ def apply_job(job):
     except (rigs.RigError, ValueError) as exc:
         TAKES.clear()
         tell(context, f"Could not write the lip-sync to {rig.name!r}: {exc}", error=True)
-        return
+        return None
     frames = len(motions[0]["exp"])
     tell(context, f"Lip-sync: {frames} frames on {rig.name!r} ({len(motions)} variation(s)) in {result.action_name}"
          + keys_line(result) + animation.meshes_line(result))
+    return result
 
 
 def keys_line(result) -> str:

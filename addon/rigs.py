@@ -35,7 +35,7 @@ MAPPING_PROP = "diffposetalk_mapping"        # a custom mapping on a mesh object
 BONE_LENGTH = 0.02
 PART_COLOURS = {
     "skin": (0.80, 0.57, 0.47, 1), "sclera": (0.92, 0.90, 0.87, 1), "iris": (0.20, 0.35, 0.55, 1),
-    "pupil": (0.02, 0.02, 0.02, 1), "mouth": (0.35, 0.08, 0.08, 1), "tongue": (0.75, 0.35, 0.35, 1),
+    "pupil": (0.02, 0.02, 0.02, 1), "mouth": (0.05, 0.012, 0.012, 1), "tongue": (0.75, 0.35, 0.35, 1),
     "teeth": (0.92, 0.90, 0.82, 1), "lips": (0.62, 0.27, 0.26, 1),
 }
 
@@ -49,8 +49,13 @@ def _heads():
 # ---------------------------------------------------------------------- building
 
 def add_builtin_head(context, name: str = "Head"):
-    """Add the built-in head at the 3D cursor; returns the armature (selected and active)."""
-    return build_head(context, _heads().load_head("builtin"), "builtin", name)
+    """Add the built-in head at the 3D cursor, with its teeth, tongue and mouth cavity;
+    returns the armature (selected and active)."""
+    from ..backend.heads import builtin
+
+    rig = build_head(context, builtin.without_inner_mouth(_heads().load_head("builtin")), "builtin", name)
+    add_mouth_parts(rig, builtin.load_mouth_parts())
+    return rig
 
 
 def add_flame_head(context, filepath: str, shape=None, name: str | None = None):
@@ -82,22 +87,27 @@ def _mesh(name, vertices, faces):
     return mesh
 
 
+def part_material(part):
+    """The material of a head part ("skin", "teeth", ...), shared by every head we build."""
+    material = bpy.data.materials.get(f"DiffPoseTalk {part}") or bpy.data.materials.new(f"DiffPoseTalk {part}")
+    colour = PART_COLOURS.get(part, PART_COLOURS["skin"])
+    material.diffuse_color = colour
+    if not material.use_nodes:
+        material.use_nodes = True
+    shader = next((n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if shader is not None:
+        shader.inputs["Base Color"].default_value = colour
+        shader.inputs["Roughness"].default_value = 0.25 if part in ("sclera", "iris", "pupil", "teeth") else 0.55
+    return material
+
+
 def _materials(mesh, head):
     if head.face_parts is None:
         names, parts = ("skin",), np.zeros(len(head.faces), np.int32)
     else:
         names, parts = head.part_names, head.face_parts.astype(np.int32)
     for part in names:
-        material = bpy.data.materials.get(f"DiffPoseTalk {part}") or bpy.data.materials.new(f"DiffPoseTalk {part}")
-        colour = PART_COLOURS.get(part, PART_COLOURS["skin"])
-        material.diffuse_color = colour
-        if not material.use_nodes:
-            material.use_nodes = True
-        shader = next((n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
-        if shader is not None:
-            shader.inputs["Base Color"].default_value = colour
-            shader.inputs["Roughness"].default_value = 0.25 if part in ("sclera", "iris", "pupil", "teeth") else 0.55
-        mesh.materials.append(material)
+        mesh.materials.append(part_material(part))
     mesh.polygons.foreach_set("material_index", parts)
 
 
@@ -168,6 +178,39 @@ def build_head(context, head, kind: str, name: str, shape=None):
     rig.select_set(True)
     context.view_layer.objects.active = rig
     return rig
+
+
+# ---------------------------------------------------------------------- the built-in head's mouth
+
+def add_mouth_parts(rig, parts):
+    """Each ``MouthPart`` as a mesh object on ``rig``: skinned to the neck and jaw bones like
+    the head, with its shape keys driven by the head's keys of the same name (jawOpen,
+    tongueOut), so the mouth follows the jaw whether a take turns the bone or an artist the key."""
+    face = next(child for child in rig.children if child.type == "MESH" and child.data.shape_keys is not None)
+    face_keys = face.data.shape_keys
+    collection = rig.users_collection[0]
+    for part in parts:
+        name = f"{face.name} {part.name}"
+        obj = bpy.data.objects.new(name, _mesh(name, part.vertices, part.faces))
+        collection.objects.link(obj)
+        obj.data.materials.append(part_material(part.material))
+        obj.parent = rig
+        obj.modifiers.new("Armature", "ARMATURE").object = rig
+        for bone, weights in (("neck", 1.0 - part.jaw_weights), ("jaw", part.jaw_weights)):
+            group = obj.vertex_groups.new(name=bone)
+            for weight in np.unique(weights[weights > 0]):
+                group.add(np.flatnonzero(weights == weight).tolist(), float(weight), "REPLACE")
+        if not part.shapes:
+            continue
+        _add_key(obj, "Basis", part.vertices)
+        for shape, offsets in part.shapes.items():
+            driver = _add_key(obj, shape, part.vertices + offsets).driver_add("value").driver
+            driver.type = "AVERAGE"
+            variable = driver.variables.new()
+            variable.type = "SINGLE_PROP"
+            variable.targets[0].id_type = "KEY"
+            variable.targets[0].id = face_keys
+            variable.targets[0].data_path = f'key_blocks["{bpy.utils.escape_identifier(shape)}"].value'
 
 
 # ---------------------------------------------------------------------- detection

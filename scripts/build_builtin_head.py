@@ -13,6 +13,12 @@ just outside the eyeball that dives behind it inside the lid opening, so blinks 
 squints are the same surface evaluated with other lid curves. The mouth is a slit: the
 row on the lip line is duplicated across the mouth so the jaw can open it. Eyeballs,
 a mouth cavity and a tongue are separate closed parts. Everything is deterministic.
+
+The mouth parts (``mouth_parts``) are stored beside the head, as meshes of their own: the
+head's vertices and their order are what the model's losses and the lip-sync evaluation
+measure, so they never change. Rigs show these parts instead of the head's own closed
+inner mouth: upper teeth fixed to the head, lower teeth and tongue on the jaw, and a dark
+cavity open toward the lips, its lower half following the jaw.
 """
 from __future__ import annotations
 
@@ -366,8 +372,87 @@ def build():
     landmarks = builtin_landmarks(b, template, eye_slices)
     return {
         "template": template, "faces": faces, "face_parts": face_parts, "weights": weights,
-        "joints": JOINTS, "shapes": shapes, "landmarks": landmarks,
+        "joints": JOINTS, "shapes": shapes, "landmarks": landmarks, "mouth_parts": mouth_parts(),
     }
+
+
+# (width along the arch, height) of the teeth from the middle outward, in metres
+UPPER_TEETH = ((0.0043, 0.0088), (0.0035, 0.0078), (0.0037, 0.0082), (0.0036, 0.0072), (0.0036, 0.0068), (0.0046, 0.0064))
+LOWER_TEETH = ((0.0030, 0.0078), (0.0031, 0.0078), (0.0035, 0.0080), (0.0036, 0.0070), (0.0037, 0.0066), (0.0046, 0.0062))
+
+
+def _arch(front_z, half_width, depth):
+    """A dental arch in the mouth's plane: (x, z) of a parameter a in [-pi/2, pi/2]."""
+    return lambda a: np.stack([half_width * np.sin(a), front_z - depth * (1 - np.cos(a))], -1)
+
+
+def _teeth(arch, sizes, edge_y, thickness, upper):
+    """One closed, rounded block per tooth along ``arch``, edges on ``edge_y``, both sides."""
+    a = np.linspace(0, np.pi / 2, 2001)
+    xz = arch(a)
+    length = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(xz, axis=0), axis=1))])
+    verts, faces = [], []
+    for side in (1, -1):
+        along = 0.0
+        for width, height in sizes:
+            centre_a = np.interp(along + width / 2, length, a)
+            along += width
+            x, z = arch(np.array([centre_a]))[0]
+            dx, dz = np.gradient(arch(np.array([centre_a - 1e-4, centre_a + 1e-4])), axis=0)[0]
+            turn = np.arctan2(dx, dz) - np.pi / 2    # the tooth's width along the arch's tangent
+            centre_y = edge_y + (height / 2 if upper else -height / 2)
+            radii = np.array([width * 0.5, height / 2, thickness / 2])
+            v, f, _ = _sphere(np.zeros(3), radii, 12, 8)
+            # Squared off across and up the tooth (a superellipsoid), rounded front to back.
+            unit = v / radii
+            v = np.sign(unit) * np.abs(unit) ** [0.45, 0.55, 1.0] * radii
+            v = v @ rodrigues(np.array([0.0, turn, 0.0])).T + [side * x, centre_y, z - thickness / 2]
+            faces.append(f + sum(len(p) for p in verts))
+            verts.append(v)
+    return np.concatenate(verts), np.concatenate(faces)
+
+
+def _inside_skin(points, margin):
+    """Whether ``points`` lie at least ``margin`` inside the neutral skin (it is star-shaped about CENTRE)."""
+    theta, lat = _angles(points)
+    skin = skin_radius(theta, lat, {"left": (1.0, 0.0), "right": (1.0, 0.0)})
+    return np.linalg.norm(points - CENTRE, axis=1) < np.linalg.norm(skin - CENTRE, axis=1) - margin
+
+
+def _jaw_open_offsets(vertices, jaw_weight):
+    jaw_rot = rodrigues(np.array([ARKIT_JAW_OPEN_RADIANS, 0, 0]))
+    return jaw_weight[:, None] * ((vertices - JOINTS[2]) @ jaw_rot.T + JOINTS[2] - vertices)
+
+
+def mouth_parts():
+    """The mouth's own meshes: name -> (material part, vertices, faces, jaw weight, {shape: offsets})."""
+    lip_y = -0.0338   # the lip line at the front
+    upper_v, upper_f = _teeth(_arch(0.0838, 0.0235, 0.030), UPPER_TEETH, lip_y - 0.0028, 0.0048, upper=True)
+    lower_v, lower_f = _teeth(_arch(0.0789, 0.0212, 0.029), LOWER_TEETH, lip_y + 0.0004, 0.0042, upper=False)
+    tongue_v, tongue_f, _ = _sphere(np.array([0.0, -0.0425, 0.049]), np.array([0.0165, 0.0062, 0.025]), 24, 12)
+    tongue_v[:, 1] += 0.0022 * np.cos(np.clip(tongue_v[:, 0] / 0.0165, -1, 1) * np.pi / 2) * (tongue_v[:, 1] > -0.0425)
+    # The cavity: a bag behind the teeth, open toward the lips (its front cap left out), seen from inside.
+    cavity_v, cavity_f, _ = _sphere(np.array([0.0, -0.039, 0.049]), np.array([0.0285, 0.0205, 0.034]), 32, 18)
+    cavity_f = cavity_f[cavity_v[cavity_f, 2].max(1) < 0.0765][:, ::-1]
+    used = np.unique(cavity_f)
+    cavity_v, cavity_f = cavity_v[used], np.searchsorted(used, cavity_f)
+    cavity_jaw = 1 - _falloff(-cavity_v[:, 1], 0.031, 0.043)   # the lower half goes with the jaw
+    tip = np.clip((tongue_v[:, 2] - tongue_v[:, 2].min()) / np.ptp(tongue_v[:, 2]), 0, 1)
+    tongue_out = tip[:, None] * [0, 0.011, 0.030]   # out between the lips, over the lower teeth
+    parts = {
+        "upper teeth": ("teeth", upper_v, upper_f, np.zeros(len(upper_v))),
+        "lower teeth": ("teeth", lower_v, lower_f, np.ones(len(lower_v))),
+        "tongue": ("tongue", tongue_v, tongue_f, np.ones(len(tongue_v))),
+        "mouth cavity": ("mouth", cavity_v, cavity_f, cavity_jaw),
+    }
+    out = {}
+    for name, (material, verts, tris, jaw) in parts.items():
+        assert _inside_skin(verts, 0.0015).all(), f"the {name} show through the skin"
+        shapes = {"jawOpen": _jaw_open_offsets(verts, jaw)}
+        if name == "tongue":
+            shapes["tongueOut"] = tongue_out
+        out[name] = (material, verts, tris, jaw, shapes)
+    return out
 
 
 def arkit_shapes(b, template, weights, eye_slices, tongue_slice, n_skin):
@@ -503,6 +588,8 @@ def save(arrays, path):
     indices = np.concatenate([np.flatnonzero(m) for m in moved]).astype(np.int32)
     offsets = np.concatenate([s[m] for s, m in zip(shapes, moved)]).astype(np.float16)
     skinned = arrays["weights"] > 0
+    mouth = arrays["mouth_parts"]
+    mouth_shapes = ("jawOpen", "tongueOut")
     np.savez_compressed(
         path,
         template=arrays["template"].astype(np.float32),
@@ -518,6 +605,16 @@ def save(arrays, path):
         shape_indices=indices,
         shape_offsets=offsets,
         landmarks=np.array(json.dumps(arrays["landmarks"], sort_keys=True)),
+        mouth_part_names=np.array(list(mouth)),
+        mouth_part_materials=np.array([part[0] for part in mouth.values()]),
+        mouth_vertex_counts=np.array([len(part[1]) for part in mouth.values()], np.int32),
+        mouth_face_counts=np.array([len(part[2]) for part in mouth.values()], np.int32),
+        mouth_vertices=np.concatenate([part[1] for part in mouth.values()]).astype(np.float32),
+        mouth_faces=np.concatenate([part[2] for part in mouth.values()]).astype(np.int32),
+        mouth_jaw_weights=np.concatenate([part[3] for part in mouth.values()]).astype(np.float32),
+        mouth_shape_names=np.array(mouth_shapes),
+        mouth_shapes=np.stack([np.concatenate([part[4].get(name, np.zeros_like(part[1])) for part in mouth.values()])
+                               for name in mouth_shapes]).astype(np.float32),
     )
 
 

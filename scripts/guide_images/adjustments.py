@@ -56,7 +56,7 @@ def main():
     rigs = staging.import_addon()
     scene, camera = staging.setup_scene(args.size)
     rig = rigs.add_builtin_head(bpy.context)
-    mesh = next(child for child in rig.children if child.type == "MESH")
+    mesh = next(child for child in rig.children if child.get(rigs.KIND_PROP))   # the head, not its teeth
     keys = mesh.data.shape_keys.key_blocks
     staging.aim(camera, *staging.VIEWS["front"], target=(0.0, 0.0, -0.05), distance=0.4)
     tiles = []
@@ -65,8 +65,9 @@ def main():
             for name, value in zip(ARKIT_CHANNELS, take["exp"][frame]):
                 keys[name].value = float(value)
             staging.open_jaw(rig, float(take["pose"][frame, 3]))
-            tiles.append(staging.render_tile(scene, args.out, args.size))
-    staging.save_grid(tiles, len(JAW_SCALES), args.size, args.out)
+            tiles.append(staging.render_tile(scene, args.out.with_suffix(".tile.png")))
+    args.out.with_suffix(".tile.png").unlink()
+    staging.save_grid(tiles, len(JAW_SCALES), args.out)
     print(f"wrote {args.out} (frames {frames[0]} open, {frames[1]} closed; jaw {', '.join(map(str, JAW_SCALES))})")
 
 
