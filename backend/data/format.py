@@ -24,10 +24,9 @@ import numpy as np
 import soundfile as sf
 
 from .. import audio_io
-from ..expression_spaces import EXPRESSION_DIM, FPS, SPACES
+from ..expression_spaces import EXPRESSION_DIM, SPACES
+from ..timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
-SAMPLE_RATE = audio_io.SAMPLE_RATE
-SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
 POSE_DIM = 6  # head axis-angle (3), jaw axis-angle (3)
 SHAPE_DIM = 100
 SPLITS = ("train", "val", "test")

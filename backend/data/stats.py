@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..expression_spaces import EXPRESSION_DIM
+from ..timebase import FPS
 from .format import POSE_DIM, SHAPE_DIM, STATS_NAME, DatasetFormatError, load_clip, read_manifest
 
 WINDOW = 100
@@ -62,7 +63,7 @@ class _Group:
     def window_std(self):
         if self.windows == 0:
             raise DatasetFormatError(
-                f"no clip has {WINDOW} frames: per-window std needs clips of at least {WINDOW / 25:g} s")
+                f"no clip has {WINDOW} frames: per-window std needs clips of at least {WINDOW / FPS:g} s")
         return self.window_std_total / self.windows
 
     def result(self, name, std):

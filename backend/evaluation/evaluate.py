@@ -12,6 +12,8 @@ import logging
 import time
 from pathlib import Path
 
+from ..timebase import FPS, SAMPLE_RATE
+
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -78,10 +80,10 @@ def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_secon
     results, outputs, references, first = [], {}, {}, {}
     for k, record in enumerate(order):
         clip = load_clip(Path(corpus) / record.motion)
-        frames = min(clip.frames, int(max_seconds * 25))
+        frames = min(clip.frames, int(max_seconds * FPS))
         audio = load_audio(Path(corpus) / record.audio, 0, frames)
         truth = _clip_motion(clip, frames)
-        segments = _crop_segments(clip.phones or [], frames / 25.0)
+        segments = _crop_segments(clip.phones or [], frames / FPS)
         phones.segments = segments
         # The style reference is another clip of the same speaker when there is one.
         others = [r for r in by_speaker[record.speaker] if r.id != record.id]
@@ -131,9 +133,9 @@ def evaluate_real(bundle, ehead, folder, generate_kwargs: dict):
     for path, transcript in real_recordings(folder):
         audio = load_audio(path)
         recognition = recognize(audio, transcript)
-        if recognition.aligned_s < 0.5 * len(audio) / 16000:
+        if recognition.aligned_s < 0.5 * len(audio) / SAMPLE_RATE:
             log.warning("%s: forced alignment covered only %.1f of %.1f s; phone times are partly the phone loop's",
-                        path.name, recognition.aligned_s, len(audio) / 16000)
+                        path.name, recognition.aligned_s, len(audio) / SAMPLE_RATE)
         # With the transcript (generate's --transcript) and without: the add-on sends none,
         # so the recognizer alone is what its takes get.
         for kind, text in (("real", transcript), ("real, no transcript", None)):

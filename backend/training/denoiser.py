@@ -19,10 +19,10 @@ import torch.nn as nn
 from ..model.audio import normalize_waveform
 from ..model.model import DiffPoseTalk, StyleEncoder
 from ..model.schedule import CosineSchedule
+from ..timebase import SAMPLES_PER_FRAME
 from .augment import HEAD_SCALE_PROBABILITY, amplitude_factors, condition_dropout, scale_about_mean, truncation_mask
 from .losses import DenoiserLoss
 
-SAMPLES_PER_FRAME = 640
 HEAD = slice(50, 53)  # head rotation in the 54-value model vector
 
 
