@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic_files import write_all_atomically
 from ..expression_spaces import SPACES
 from .config import ModelConfig
 from .errors import CheckpointError
@@ -72,13 +73,11 @@ def _shapes(state: dict) -> dict:
 
 
 def save_checkpoint(directory, loaded: LoadedModel) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     tensors.update({STYLE_PREFIX + k: v.detach().cpu().contiguous() for k, v in loaded.style_encoder.state_dict().items()})
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": FORMAT})
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -89,8 +88,13 @@ def save_checkpoint(directory, loaded: LoadedModel) -> Path:
                     for name, (vec, desc) in loaded.presets.items()},
         "sampling": dict(loaded.sampling),
     }
-    (directory / "config.json").write_text(json.dumps(meta, indent=1))
-    np.savez(directory / "stats.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in check_stats(loaded.stats).items()})
+    stats = {k: np.asarray(v, dtype=np.float32) for k, v in check_stats(loaded.stats).items()}
+    # All three or none: a loader never meets new weights beside an old config.
+    write_all_atomically([
+        (directory / "model.safetensors", lambda handle: handle.write(save(tensors, metadata={"format": FORMAT}))),
+        (directory / "config.json", lambda handle: handle.write(json.dumps(meta, indent=1).encode())),
+        (directory / "stats.npz", lambda handle: np.savez(handle, **stats)),
+    ])
     return directory
 
 
