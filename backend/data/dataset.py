@@ -18,7 +18,8 @@ import torch
 
 from ..timebase import FPS, SAMPLES_PER_FRAME
 from .format import DatasetFormatError, load_audio, load_clip, read_manifest
-from .stats import WINDOW, load_stats, normalize
+from ..model.stats import load_stats, normalize
+from .stats import WINDOW
 
 logger = logging.getLogger(__name__)
 

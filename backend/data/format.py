@@ -31,7 +31,6 @@ POSE_DIM = 6  # head axis-angle (3), jaw axis-angle (3)
 SHAPE_DIM = 100
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.jsonl"
-STATS_NAME = "stats.npz"
 AUDIO_SUFFIXES = (".flac", ".wav")
 
 

@@ -24,7 +24,7 @@ from .config import ModelConfig
 from .errors import CheckpointError
 from .model import DiffPoseTalk, StyleEncoder
 from .samplers import SAMPLERS
-from .stats import check_stats, load_stats
+from .stats import STATS_NAME, check_stats, load_stats
 
 FORMAT = "diffposetalk-backend"
 FORMAT_VERSION = 1
@@ -93,7 +93,7 @@ def save_checkpoint(directory, loaded: LoadedModel) -> Path:
     write_all_atomically([
         (directory / "model.safetensors", lambda handle: handle.write(save(tensors, metadata={"format": FORMAT}))),
         (directory / "config.json", lambda handle: handle.write(json.dumps(meta, indent=1).encode())),
-        (directory / "stats.npz", lambda handle: np.savez(handle, **stats)),
+        (directory / STATS_NAME, lambda handle: np.savez(handle, **stats)),
     ])
     return directory
 
@@ -109,7 +109,7 @@ def load_checkpoint(directory) -> LoadedModel:
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    for required in ("model.safetensors", "config.json", "stats.npz"):
+    for required in ("model.safetensors", "config.json", STATS_NAME):
         if not (directory / required).exists():
             raise CheckpointError(f"{directory} is not a model checkpoint: {required} is missing")
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
@@ -150,9 +150,9 @@ def load_checkpoint(directory) -> LoadedModel:
     load_strict(style_encoder, {k[len(STYLE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STYLE_PREFIX)},
                 f"{directory} (style encoder)")
     try:
-        stats = load_stats(directory / "stats.npz")
+        stats = load_stats(directory / STATS_NAME)
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise CheckpointError(f"{directory / 'stats.npz'} is not readable statistics ({exc})") from None
+        raise CheckpointError(f"{directory / STATS_NAME} is not readable statistics ({exc})") from None
     return LoadedModel(config, model, style_encoder, stats, name, expression_space, presets, sampling)
 
 

@@ -84,7 +84,7 @@ class StyleReferences(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         from ..data.format import load_clip
-        from ..data.stats import normalize
+        from ..model.stats import normalize
 
         item = self.windows[index]
         windows = self.windows

@@ -6,7 +6,8 @@ import pytest
 
 from backend.data.format import (Clip, DatasetFormatError, assign_splits, load_audio, load_clip, merge_manifest,
                                  read_manifest, save_clip, write_clip)
-from backend.data.stats import compute_corpus_stats, compute_stats, load_stats, normalize, save_stats
+from backend.data.stats import compute_corpus_stats, compute_stats, save_stats
+from backend.model.stats import load_stats, normalize
 from backend.timebase import SAMPLES_PER_FRAME
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from backend.data.dataset import MotionWindows
-from backend.data.stats import load_stats
+from backend.model.stats import load_stats
 from backend.heads import load_head
 from backend.model.model import DiffPoseTalk, StyleEncoder
 from backend.training.denoiser import DenoiserObjective, denoiser_step, draw, loss_head
