@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..heads.regions import lip_region, mouth_centre, subset_head
 from ..timebase import FPS, SAMPLE_RATE
 from . import metrics
 from .lipsync import lipsync_report
 from .png import LinePlot
 
-LIP_RADIUS_M = 0.025  # lip region: skin within this distance of the mouth centre
 UPPER_FACE_SAMPLE = 1500  # upper-face vertices kept for FDD
 
 
@@ -44,35 +44,13 @@ class EvalHead:
         return self.vertices({**motion, "pose": pose})
 
 
-def lip_region(head) -> np.ndarray:
-    """Skin vertices within ``LIP_RADIUS_M`` of the mouth centre (between the inner lips)."""
-    marks = head.landmarks
-    if "upper_lip_inner" not in marks or "lower_lip_inner" not in marks:
-        raise ValueError(f"head {head.name!r} has no inner-lip landmarks; lip metrics need them")
-    candidates = head.skin_vertices()
-    centre = 0.5 * (head.template[marks["upper_lip_inner"]] + head.template[marks["lower_lip_inner"]])
-    return candidates[np.linalg.norm(head.template[candidates] - centre, axis=1) < LIP_RADIUS_M]
-
-
-def subset_head(head, keep: np.ndarray):
-    """``head`` with only the vertices ``keep`` (sorted indices); landmarks re-indexed, those
-    not kept dropped. Skinning is per vertex, so the kept vertices move exactly as before."""
-    where = {int(v): i for i, v in enumerate(keep)}
-    return replace(
-        head, template=head.template[keep], shapedirs=head.shapedirs[keep], expdirs=head.expdirs[keep],
-        posedirs=head.posedirs[keep], weights=head.weights[keep], faces=np.zeros((0, 3), np.int64),
-        landmarks={k: where[v] for k, v in head.landmarks.items() if v in where}, extra_shapes={},
-        **({"face_parts": None} if hasattr(head, "face_parts") else {}),
-    )
-
-
 def eval_head(head, seed: int = 0) -> EvalHead:
     """Lip and upper-face regions of ``head`` found from its landmarks and geometry."""
     marks = head.landmarks
     lips = lip_region(head)
     candidates = head.skin_vertices()
     template = head.template
-    centre = 0.5 * (template[marks["upper_lip_inner"]] + template[marks["lower_lip_inner"]])
+    centre = mouth_centre(head)
     above = template[marks["nose_tip"], 1] if "nose_tip" in marks else centre[1] + 0.035
     upper = candidates[template[candidates, 1] > above]
     rng = np.random.default_rng(seed)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..heads.regions import lip_region, subset_head
 from ..model.audio import normalize_waveform
 from ..model.model import DiffPoseTalk, StyleEncoder
 from ..model.schedule import CosineSchedule
@@ -43,8 +44,6 @@ def loss_head(head, n_vertices: int = 0, seed: int = 0, lips: bool = False):
     without bias; the built-in head has 25k vertices, too many per frame on a CPU. Adding
     the whole lip region weights the lips more than a uniform mean would.
     """
-    from ..evaluation.report import lip_region, subset_head
-
     if n_vertices <= 0 or n_vertices >= head.n_vertices:
         return head
     rng = np.random.default_rng(seed)

@@ -103,7 +103,7 @@ def test_truncated_frames_do_not_reach_the_loss(tiny_corpus):
 
 
 def test_loss_head_keeps_landmarks_and_matches_full_head_vertices():
-    from backend.evaluation.report import lip_region
+    from backend.heads.regions import lip_region
 
     head = load_head("builtin")
     small = loss_head(head, 50, seed=1)
