@@ -2,9 +2,9 @@ import numpy as np
 import torch
 
 from backend.data.dataset import MotionWindows
-from backend.model.stats import load_stats
 from backend.heads import load_head
 from backend.model.model import DiffPoseTalk, StyleEncoder
+from backend.model.stats import load_stats
 from backend.training.denoiser import DenoiserObjective, denoiser_step, draw, loss_head
 from backend.training.losses import DenoiserLoss, MotionDecoder, nt_xent
 from backend.training.style import StyleObjective
