@@ -147,19 +147,17 @@ class TrueSpeech:
         from pathlib import Path
 
         from ..data.format import load_audio, load_clip
-        from .evaluate import TruePhones, _crop_segments, true_phone_bundle
+        from .evaluate import crop_segments, features_for
 
         clip = load_clip(Path(corpus) / record.motion)
         self.frames = min(clip.frames, int(seconds * FPS))
         self.truth = {"exp": clip.exp[: self.frames], "pose": clip.pose[: self.frames]}
         self.audio = load_audio(Path(corpus) / record.audio, 0, self.frames)
-        self.phones = TruePhones()
-        self.phones.segments = _crop_segments(clip.phones or [], self.frames / FPS)
+        self.features = features_for(bundle, self.audio, true_phones=crop_segments(clip.phones or [], self.frames / FPS))
         self.bundle = bundle
-        self.runner = true_phone_bundle(bundle, self.phones) if bundle.config.audio_encoder.kind == "frames" else bundle
 
     def generate(self, style=None, **generate_kwargs) -> dict:
-        return self.runner.generate(self.audio, style=style, **generate_kwargs)[0]
+        return self.bundle.generate(self.audio, style=style, speech_features=self.features, **generate_kwargs)[0]
 
 
 def measure_transfer(bundle, corpus, split: str = "val", speakers: int = 2, seconds: float = 8.0,

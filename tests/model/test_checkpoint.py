@@ -28,8 +28,9 @@ def test_save_then_load_gives_the_same_model(tmp_path, audio):
     assert np.array_equal(again.presets["calm"][0], loaded.presets["calm"][0])
     assert all(np.array_equal(again.stats[k], loaded.stats[k]) for k in loaded.stats)
     bundle = load_model(tmp_path / "ck")
-    bundle._frame_features = band_energies
-    out = bundle.generate(speech_like(1.0), sampler="ddim", steps=2, style=bundle.presets["calm"][0])
+    speech = speech_like(1.0)
+    out = bundle.generate(speech, sampler="ddim", steps=2, style=bundle.presets["calm"][0],
+                          speech_features=band_energies(speech))
     assert out[0]["exp"].shape[0] == 25
 
 
