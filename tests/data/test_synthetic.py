@@ -7,15 +7,26 @@ import importlib.util
 import numpy as np
 import pytest
 
-from backend.data.format import load_audio, load_clip, read_manifest
-from backend.model.stats import load_stats
 from backend.cli import synth_data
+from backend.data.format import load_audio, load_clip, read_manifest
 from backend.data.synthetic.augment import augment, pitch_shift
 from backend.data.synthetic.generate import CorpusConfig, generate_corpus, make_clip
-from backend.data.synthetic.visemes import CH, lip_aperture
+from backend.data.synthetic.visemes import CH
+from backend.expression_spaces import ARKIT_JAW_OPEN_RADIANS
+from backend.model.stats import load_stats
 from backend.speech.phones import PHONES, mouth_class
 
 CONFIG = CorpusConfig(seed=5, n_clips=6, n_speakers=3, min_seconds=8.5, max_seconds=9.5)
+
+
+def lip_aperture(exp: np.ndarray, jaw: np.ndarray) -> np.ndarray:
+    """How far apart the lips are (0 = shut), per frame, from ARKit values and the jaw:
+    the jaw opening not cancelled by mouthClose plus the lips' own up/down pulls."""
+    jaw_open = np.clip(np.asarray(jaw) / ARKIT_JAW_OPEN_RADIANS, 0.0, 1.0)
+    unsealed = np.clip(jaw_open - exp[:, CH["mouthClose"]], 0.0, None)
+    pulls = (exp[:, CH["mouthLowerDownLeft"]] + exp[:, CH["mouthLowerDownRight"]]
+             + exp[:, CH["mouthUpperUpLeft"]] + exp[:, CH["mouthUpperUpRight"]]) / 4
+    return unsealed + pulls
 
 
 @pytest.fixture(scope="module")

@@ -195,12 +195,3 @@ def mouth_motion(segments, n_frames: int, style, stressed=(), fps: float = FPS):
     exp[:, CH["mouthClose"]] = np.clip(seal, 0.0, 1.0) * np.clip(jaw / ARKIT_JAW_OPEN_RADIANS, 0.0, 1.0)
     return np.clip(exp, 0.0, 1.0), jaw.astype(np.float32)
 
-
-def lip_aperture(exp: np.ndarray, jaw: np.ndarray) -> np.ndarray:
-    """How far apart the lips are (0 = shut), per frame, from ARKit values and the jaw:
-    the jaw opening not cancelled by mouthClose plus the lips' own up/down pulls."""
-    jaw_open = np.clip(np.asarray(jaw) / ARKIT_JAW_OPEN_RADIANS, 0.0, 1.0)
-    unsealed = np.clip(jaw_open - exp[:, CH["mouthClose"]], 0.0, None)
-    pulls = (exp[:, CH["mouthLowerDownLeft"]] + exp[:, CH["mouthLowerDownRight"]]
-             + exp[:, CH["mouthUpperUpLeft"]] + exp[:, CH["mouthUpperUpRight"]]) / 4
-    return unsealed + pulls
