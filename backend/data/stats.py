@@ -1,4 +1,4 @@
-"""Normalization statistics in DiffPoseTalk's layout.
+"""A corpus's normalization statistics, computed in DiffPoseTalk's layout.
 
 The stats file holds ``{shape,exp,pose}_{mean,std,max,min}`` (float32; exp 50, pose 6,
 shape 100). ``mean``, ``max`` and ``min`` are over all frames. ``std`` for exp and pose is
