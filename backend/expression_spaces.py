@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .timebase import FPS  # noqa: F401 (the motion rate, re-exported beside the channel layout)
-
 EXPRESSION_DIM = 50
 
 # Apple ARKit's 52 face blendshapes in Apple's documented order.

@@ -23,6 +23,7 @@ from .rotations import (
     quat_to_axis_angle,
     slerp,
 )
+from .timebase import FPS
 
 
 class MotionFileError(ValueError):
@@ -160,7 +161,7 @@ def load_motion(path) -> dict:
         "exp": arrays["exp"].astype(np.float32),
         "pose": arrays["pose"].astype(np.float32),
         # The reference demo's files carry no fps or space: they are FLAME at 25 fps.
-        "fps": float(arrays["fps"]) if "fps" in arrays else 25.0,
+        "fps": float(arrays["fps"]) if "fps" in arrays else FPS,
         "expression_space": str(arrays["expression_space"]) if "expression_space" in arrays else "flame",
     }
     if "shape" in arrays:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
-RATE = 16000
+from backend.timebase import SAMPLE_RATE  # the importing benchmark puts the repository on sys.path
 
 
 def with_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
@@ -29,7 +29,7 @@ def with_babble(audio: np.ndarray, others: list, snr_db: float, voices: int = 4,
 def telephone(audio: np.ndarray) -> np.ndarray:
     """8 kHz, 300-3400 Hz, back at 16 kHz: the band a phone line or a call recording keeps."""
     narrow = resample_poly(audio, 1, 2)
-    narrow = sosfiltfilt(butter(4, (300, 3400), btype="bandpass", fs=RATE // 2, output="sos"), narrow)
+    narrow = sosfiltfilt(butter(4, (300, 3400), btype="bandpass", fs=SAMPLE_RATE // 2, output="sos"), narrow)
     return resample_poly(narrow, 2, 1).astype(np.float32)[: len(audio)]
 
 

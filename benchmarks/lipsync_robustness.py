@@ -30,9 +30,9 @@ from backend.heads import load_head  # noqa: E402
 from backend.model import load_model  # noqa: E402
 from backend.speech.features import features_from_recognition  # noqa: E402
 from backend.speech.recognizer import recognize  # noqa: E402
+from backend.timebase import SAMPLE_RATE  # noqa: E402
 from degraded_audio import conditions  # noqa: E402
 
-RATE = 16000
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
     for path, transcript in real_recordings(args.data):
         audio = load_audio(path)
         recordings.append((path.stem, audio, transcript, recognize(audio, transcript).segments))
-    seconds = sum(len(audio) for _, audio, _, _ in recordings) / RATE
+    seconds = sum(len(audio) for _, audio, _, _ in recordings) / SAMPLE_RATE
     audio_scale, style_scale = bundle.guidance_scales()
     print(f"model {bundle.name}, {len(recordings)} recordings, {seconds:.1f} s; "
           f"guidance audio {audio_scale:g}, style {style_scale:g}\n")

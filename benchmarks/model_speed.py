@@ -56,6 +56,7 @@ def run_case(config_name: str, sampler: str, steps, seconds: float, threads: int
     import torch
 
     sys.path.insert(0, str(ROOT))
+    from backend.evaluation.evaluate import features_for
     from backend.model import Cancelled
     from backend.model.bundle import ModelBundle
     from backend.model.checkpoint import LoadedModel
@@ -83,6 +84,7 @@ def run_case(config_name: str, sampler: str, steps, seconds: float, threads: int
     start = (time.perf_counter(), time.process_time())
     try:
         bundle.generate(audio, style=style, sampler=sampler, steps=steps, progress=progress,
+                        speech_features=features_for(bundle, audio),
                         cancelled=lambda: limit is not None and marks.get("steps", 0) >= limit)
         end, estimated = (time.perf_counter(), time.process_time()), False
         elapsed = [e - s for e, s in zip(end, start)]

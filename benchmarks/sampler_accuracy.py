@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
+    from backend.evaluation.evaluate import features_for
     from backend.model import load_model
 
     bundle = load_model(args.model, style_encoder=args.style_encoder, stats=args.stats, threads=args.threads)
@@ -76,7 +77,8 @@ def main(argv=None) -> int:
     for clip_name, audio in clips:
         def run(sampler, steps, seed):
             start = time.perf_counter()
-            out = bundle.generate(audio, style=style, sampler=sampler, steps=steps, seed=seed)[0]
+            out = bundle.generate(audio, style=style, sampler=sampler, steps=steps, seed=seed,
+                                  speech_features=features_for(bundle, audio))[0]
             times.setdefault((sampler, steps), []).append(time.perf_counter() - start)
             return out
 

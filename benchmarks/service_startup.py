@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend import protocol  # noqa: E402
 from backend.cli.common import default_checkpoint  # noqa: E402
+from backend.timebase import SAMPLE_RATE  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -128,8 +129,8 @@ def write_real_speech(path: Path, seconds: float) -> None:
     folder = ROOT / "assets" / "real_speech"
     pause = np.zeros(4800, np.float32)
     unit = np.concatenate([np.concatenate([load_audio(p), pause]) for p in sorted(folder.glob("*.flac"))])
-    total = int(seconds * 16000)
-    with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as f:
+    total = int(seconds * SAMPLE_RATE)
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, "PCM_16") as f:
         for first in range(0, total, len(unit)):
             f.write(unit[: min(len(unit), total - first)])
 

@@ -49,6 +49,7 @@ from backend.speech.phones import (MOUTH_CLASS_INDEX, MOUTH_CLASSES, PHONE_MOUTH
 from backend.speech.prosody import n_frames  # noqa: E402
 from backend.speech.recognizer import PHONE_LOOP_ONLY, POCKETSPHINX, WHISPER, Recognizer  # noqa: E402
 from backend.speech.spoken_text import spoken_words  # noqa: E402
+from backend.timebase import SAMPLE_RATE  # noqa: E402
 from backend.speech.workers import SpeechWorkers  # noqa: E402
 from degraded_audio import conditions  # noqa: E402
 
@@ -166,7 +167,7 @@ def load_recordings(folder: Path, aligner: Recognizer) -> list:
     for path, transcript in real_recordings(folder):
         audio = load_audio(path)
         reference = aligner.recognize(audio, transcript)
-        if reference.aligned_s < len(audio) / 16000:
+        if reference.aligned_s < len(audio) / SAMPLE_RATE:
             print(f"skipped {path.name}: its transcript could not be aligned")
             continue
         out.append((path.stem, audio, transcript, reference.segments))
@@ -176,7 +177,7 @@ def load_recordings(folder: Path, aligner: Recognizer) -> list:
 
 
 def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
-    seconds = sum(len(a) for _, a, _, _ in recordings) / 16000
+    seconds = sum(len(a) for _, a, _, _ in recordings) / SAMPLE_RATE
     degrade = conditions([a for _, a, _, _ in recordings])
     long_clip = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
     print(f"\n## Real speech, no transcript: {len(recordings)} recordings, {seconds:.1f} s; {workers} workers")
@@ -185,7 +186,7 @@ def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for label, source in front_ends.items():
         pool = SpeechWorkers(workers, words=source).start()
-        pool.recognize(recordings[0][1][:16000])  # models loaded: time the work, not the start
+        pool.recognize(recordings[0][1][:SAMPLE_RATE])  # models loaded: time the work, not the start
         try:
             for condition in CONDITIONS:
                 errors = words = found = total = 0
@@ -206,8 +207,8 @@ def front_end_table(recordings: list, workers: int, front_ends: dict) -> None:
                 long_noisy = np.clip(degrade[condition](long_clip, 0), -1.0, 1.0).astype(np.float32)
                 started, cpu = time.perf_counter(), workers_cpu_seconds(pool)
                 pool.recognize(long_noisy)
-                long_ms = (time.perf_counter() - started) / (len(long_clip) / 16000) * 1000
-                long_cpu_ms = (workers_cpu_seconds(pool) - cpu) / (len(long_clip) / 16000) * 1000
+                long_ms = (time.perf_counter() - started) / (len(long_clip) / SAMPLE_RATE) * 1000
+                long_cpu_ms = (workers_cpu_seconds(pool) - cpu) / (len(long_clip) / SAMPLE_RATE) * 1000
                 accuracy = np.mean(np.concatenate(refs) == np.concatenate(heard))
                 print(f"| {condition} | {label} | {errors / max(words, 1):.2f} | {found}/{total} ({found / total:.2f}) "
                       f"| {accuracy:.2f} | {wall / seconds * 1000:.0f} | {long_ms:.0f} | {long_cpu_ms:.0f} |",
@@ -220,7 +221,7 @@ def long_take(recordings: list, minutes: float, workers: int) -> None:
     """The recordings one after another, repeated to ``minutes``: wall time, and each
     worker's peak memory after the first chunk and after the last (flat = close)."""
     unit = np.concatenate([np.concatenate([a, np.zeros(4800, np.float32)]) for _, a, _, _ in recordings])
-    audio = np.tile(unit, int(np.ceil(minutes * 60 * 16000 / len(unit))))[: int(minutes * 60 * 16000)]
+    audio = np.tile(unit, int(np.ceil(minutes * 60 * SAMPLE_RATE / len(unit))))[: int(minutes * 60 * SAMPLE_RATE)]
     pool = SpeechWorkers(workers).start()
     peaks = []
 

@@ -27,10 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from backend import DEFAULT_MODEL_DIR  # noqa: E402  (the package root is stdlib-only)
+from backend.timebase import FPS as MODEL_FPS  # noqa: E402  (stdlib-only too)
 
 SAMPLE = ROOT / "assets" / "speech_sample.flac"
 PACKAGE = "bl_ext.user_default.diffposetalk"
-FPS = 25
+SCENE_FPS = int(MODEL_FPS)  # the scene plays at the model's own rate: no resampling in the demo
 
 
 class DemoError(Exception):
@@ -88,7 +89,7 @@ class Demo:
         """Camera, lights and world of the head renders, at the preview's size."""
         scene, camera = self.staging.setup_scene(self.args.size)
         self.staging.aim(camera, 15.0, 3.0, target=(0.0, 0.0, 0.01), distance=0.68)
-        scene.render.fps, scene.render.fps_base = FPS, 1.0
+        scene.render.fps, scene.render.fps_base = SCENE_FPS, 1.0
         # Two samples and two bounces are noisy; the denoiser, fed the noisy colour only,
         # cleans that up for less than more samples would cost (about 0.3 s a frame on 2 cores).
         scene.cycles.samples = self.args.samples
@@ -182,7 +183,7 @@ def quiet_stdout():
 def encode_video(frames: Path, first_frame: int, audio: Path, video: Path):
     """H.264 from the PNG frames with the speech as AAC, cut to the shorter of the two."""
     subprocess.run(
-        ["ffmpeg", "-y", "-loglevel", "error", "-framerate", str(FPS), "-start_number", str(first_frame),
+        ["ffmpeg", "-y", "-loglevel", "error", "-framerate", str(SCENE_FPS), "-start_number", str(first_frame),
          "-i", str(frames / "%04d.png"), "-i", str(audio), "-map", "0:v", "-map", "1:a",
          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "20", "-c:a", "aac", "-b:a", "128k", "-shortest",
          str(video)],

@@ -209,7 +209,7 @@ def seam_roughness(vectors, border: int, natural) -> float:
 
 def _training_clip(rng, speaker_index: int):
     """Syllables of 'ba' / 'ma' / 'pa' with pauses: audio, phones, motion."""
-    from backend.data.format import SAMPLES_PER_FRAME
+    from backend.timebase import SAMPLES_PER_FRAME
 
     frames = TRAINING_FRAMES
     phones, t = [("SIL", 0.0, 0.3)], 0.3

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import importers
-from ..data.format import STATS_NAME, DatasetFormatError, SPLITS, merge_manifest, write_clip
+from ..data.format import DatasetFormatError, SPLITS, merge_manifest, write_clip
 from ..data.stats import compute_corpus_stats, save_stats
+from ..model.stats import STATS_NAME
 
 
 def add_arguments(parser):

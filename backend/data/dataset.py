@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .format import SAMPLES_PER_FRAME, DatasetFormatError, load_audio, load_clip, read_manifest
-from .stats import WINDOW, load_stats, normalize
+from ..timebase import FPS, SAMPLES_PER_FRAME
+from .format import DatasetFormatError, load_audio, load_clip, read_manifest
+from ..model.stats import load_stats, normalize
+from .stats import WINDOW
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ class MotionWindows(torch.utils.data.Dataset):
 
         if clip.phones is None:
             raise DatasetFormatError(f"clip {record.id} has no phone segments; phone_features needs them")
-        offset = start / 25.0
-        end = offset + self.frames / 25.0
+        offset = start / FPS
+        end = offset + self.frames / FPS
         segments = [(p, max(s, offset) - offset, min(e, end) - offset)
                     for p, s, e in clip.phones if e > offset and s < end]
         return np.asarray(features_from_segments(segments, audio, rng=self.rng), np.float32)

@@ -16,7 +16,6 @@ docs/dataset.md is the normative description.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,15 +23,14 @@ import numpy as np
 import soundfile as sf
 
 from .. import audio_io
-from ..expression_spaces import EXPRESSION_DIM, FPS, SPACES
+from ..atomic_files import write_atomically
+from ..expression_spaces import EXPRESSION_DIM, SPACES
+from ..timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
-SAMPLE_RATE = audio_io.SAMPLE_RATE
-SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
 POSE_DIM = 6  # head axis-angle (3), jaw axis-angle (3)
 SHAPE_DIM = 100
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.jsonl"
-STATS_NAME = "stats.npz"
 AUDIO_SUFFIXES = (".flac", ".wav")
 
 
@@ -102,7 +100,7 @@ def save_clip(path, clip: Clip):
     if clip.phones is not None:
         arrays["phone_names"] = np.array([p for p, _, _ in clip.phones], dtype=np.str_)
         arrays["phone_times"] = np.array([(s, e) for _, s, e in clip.phones], dtype=np.float64).reshape(-1, 2)
-    _atomic_write(Path(path), lambda handle: np.savez(handle, **arrays))
+    write_atomically(Path(path), lambda handle: np.savez(handle, **arrays))
 
 
 def load_clip(path) -> Clip:
@@ -136,16 +134,7 @@ def save_audio(path, audio: np.ndarray):
         raise DatasetFormatError(f"audio must be one of {AUDIO_SUFFIXES}, got {path.name}")
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     fmt = "FLAC" if path.suffix == ".flac" else "WAV"
-    _atomic_write(path, lambda handle: sf.write(handle, audio, SAMPLE_RATE, format=fmt, subtype="PCM_16"))
-
-
-def _atomic_write(path: Path, write):
-    """Write through a temporary name so an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as handle:
-        write(handle)
-    os.replace(tmp, path)
+    write_atomically(path, lambda handle: sf.write(handle, audio, SAMPLE_RATE, format=fmt, subtype="PCM_16"))
 
 
 def match_length(clip: Clip, audio: np.ndarray, tolerance_frames: int = 2):
@@ -198,7 +187,7 @@ def write_manifest(root, records):
         if record.split not in SPLITS:
             raise DatasetFormatError(f"clip {record.id}: split {record.split!r} is not one of {SPLITS}")
         lines.append(json.dumps(asdict(record), sort_keys=True))
-    _atomic_write(Path(root) / MANIFEST_NAME, lambda handle: handle.write(("\n".join(lines) + "\n").encode()))
+    write_atomically(Path(root) / MANIFEST_NAME, lambda handle: handle.write(("\n".join(lines) + "\n").encode()))
 
 
 def read_manifest(root, split: str | None = None) -> list[ClipRecord]:

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..expression_spaces import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, ARKIT_JAW_OPEN_RADIANS, EXPRESSION_DIM, FPS
-from .format import (SAMPLE_RATE, SHAPE_DIM, Clip, DatasetFormatError, frames_for_samples, load_audio,
+from ..expression_spaces import ARKIT_BLENDSHAPES, ARKIT_CHANNELS, ARKIT_JAW_OPEN_RADIANS, EXPRESSION_DIM
+from ..timebase import FPS, SAMPLE_RATE
+from .format import (SHAPE_DIM, Clip, DatasetFormatError, frames_for_samples, load_audio,
                      match_length)
 
 CAPTURE_RATES = (24, 25, 30, 48, 50, 60, 120)

@@ -1,4 +1,4 @@
-"""Normalization statistics in DiffPoseTalk's layout.
+"""A corpus's normalization statistics, computed in DiffPoseTalk's layout.
 
 The stats file holds ``{shape,exp,pose}_{mean,std,max,min}`` (float32; exp 50, pose 6,
 shape 100). ``mean``, ``max`` and ``min`` are over all frames. ``std`` for exp and pose is
@@ -10,7 +10,8 @@ the global std. A clip's tail shorter than a window counts for mean/max/min only
 ``shape`` is constant inside a clip (a per-window std would be zero), so its std is the
 spread between clips (one value per clip).
 
-Models normalize with ``(x - mean) / (std + 1e-9)``.
+Reading, checking and applying stats is ``backend.model.stats`` (one place for the
+model and the training data): models normalize with ``(x - mean) / (std + 1e-9)``.
 """
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ..expression_spaces import EXPRESSION_DIM
-from .format import POSE_DIM, SHAPE_DIM, STATS_NAME, DatasetFormatError, load_clip, read_manifest
+from ..model.stats import FILE_KEYS, STATS_SIZES
+from ..timebase import FPS
+from .format import POSE_DIM, SHAPE_DIM, DatasetFormatError, load_clip, read_manifest
 
 WINDOW = 100
-EPS = 1e-9
-KEYS = tuple(f"{group}_{stat}" for group in ("shape", "exp", "pose") for stat in ("mean", "std", "max", "min"))
-_DIMS = {"shape": SHAPE_DIM, "exp": EXPRESSION_DIM, "pose": POSE_DIM}
 
 
 class _Group:
@@ -62,7 +62,7 @@ class _Group:
     def window_std(self):
         if self.windows == 0:
             raise DatasetFormatError(
-                f"no clip has {WINDOW} frames: per-window std needs clips of at least {WINDOW / 25:g} s")
+                f"no clip has {WINDOW} frames: per-window std needs clips of at least {WINDOW / FPS:g} s")
         return self.window_std_total / self.windows
 
     def result(self, name, std):
@@ -117,34 +117,12 @@ def compute_corpus_stats(root, split: str = "train", window: int = WINDOW) -> di
 
 
 def save_stats(path, stats: dict):
-    check_stats(stats)
-    np.savez(path, **{key: np.asarray(stats[key], np.float32) for key in KEYS})
-
-
-def load_stats(path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        path = path / STATS_NAME
-    with np.load(path, allow_pickle=False) as data:
-        stats = {key: data[key].astype(np.float32) for key in data.files if key in KEYS}
-    check_stats(stats, source=str(path))
-    return stats
-
-
-def check_stats(stats: dict, source: str = "stats"):
-    missing = [key for key in KEYS if key not in stats]
+    """Write a corpus's stats: every key of the layout, each of its group's size."""
+    missing = [key for key in FILE_KEYS if key not in stats]
     if missing:
-        raise DatasetFormatError(f"{source} lacks {', '.join(missing)}; recompute it with compute_corpus_stats")
-    for key in KEYS:
-        dim = _DIMS[key.split("_")[0]]
+        raise DatasetFormatError(f"stats lack {', '.join(missing)}; recompute them with compute_corpus_stats")
+    for key in FILE_KEYS:
+        dim = STATS_SIZES[key.split("_")[0]]
         if np.shape(stats[key]) != (dim,):
-            raise DatasetFormatError(f"{source}: {key} must have shape ({dim},), got {np.shape(stats[key])}")
-
-
-def normalize(values: np.ndarray, stats: dict, group: str) -> np.ndarray:
-    """``(x - mean) / (std + 1e-9)`` for group "exp", "pose" or "shape"."""
-    return (values - stats[f"{group}_mean"]) / (stats[f"{group}_std"] + EPS)
-
-
-def denormalize(values: np.ndarray, stats: dict, group: str) -> np.ndarray:
-    return values * (stats[f"{group}_std"] + EPS) + stats[f"{group}_mean"]
+            raise DatasetFormatError(f"stats: {key} must have shape ({dim},), got {np.shape(stats[key])}")
+    np.savez(path, **{key: np.asarray(stats[key], np.float32) for key in FILE_KEYS})

@@ -12,6 +12,8 @@ import logging
 import time
 from pathlib import Path
 
+from ..timebase import FPS, SAMPLE_RATE
+
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -21,31 +23,22 @@ def _clip_motion(clip, frames: int) -> dict:
     return {"exp": clip.exp[:frames], "pose": clip.pose[:frames], "shape": clip.shape}
 
 
-def _crop_segments(segments, seconds: float) -> list:
+def crop_segments(segments, seconds: float) -> list:
     return [(p, s, min(e, seconds)) for p, s, e in segments if s < seconds]
 
 
-class TruePhones:
-    """Frame features from a clip's true phone times (no recognizer): set ``segments`` before
-    each generation. Separates the model's lip sync from the recognizer's errors."""
+def features_for(bundle, audio, transcript=None, true_phones=None):
+    """The ``speech_features`` of ``bundle.generate`` for ``audio``: None for a model that
+    reads the waveform; from ``true_phones`` (a clip's true phone times, no recognizer: the
+    model's lip sync apart from the recognizer's errors) when given; else recognized from
+    the audio (with ``transcript`` when known), as the service does."""
+    if bundle.config.audio_encoder.kind != "frames":
+        return None
+    from ..speech.features import features_from_audio, features_from_segments
 
-    def __init__(self):
-        self.segments = []
-
-    def __call__(self, audio, transcript=None):
-        from ..speech.features import features_from_segments
-
-        return features_from_segments(self.segments, audio, corrupt=False)
-
-
-def true_phone_bundle(bundle, phones: TruePhones):
-    """The same networks as ``bundle`` with ``phones`` as the frame-feature source."""
-    from ..model.bundle import ModelBundle
-    from ..model.checkpoint import LoadedModel
-
-    loaded = LoadedModel(bundle.config, bundle.model, bundle.style_encoder, bundle.stats, bundle.name,
-                         bundle.expression_space, bundle.presets, bundle.sampling)
-    return ModelBundle(loaded, device=str(bundle.device), frame_features=phones)
+    if true_phones is not None:
+        return features_from_segments(true_phones, audio, corrupt=False)
+    return features_from_audio(audio, transcript)
 
 
 def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_seconds: float, seeds: int,
@@ -70,19 +63,17 @@ def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_secon
         by_speaker.setdefault(record.speaker, []).append(record)
     order = [group[i] for i in range(max(map(len, by_speaker.values()))) for group in by_speaker.values()
              if i < len(group)][:max_clips]
-    phones = TruePhones()
     frames_model = bundle.config.audio_encoder.kind == "frames"
-    runs = [("synthetic", bundle)] if with_recognizer or not frames_model else []
+    runs = [("synthetic", False)] if with_recognizer or not frames_model else []
     if frames_model:
-        runs.append(("synthetic, true phones", true_phone_bundle(bundle, phones)))
+        runs.append(("synthetic, true phones", True))
     results, outputs, references, first = [], {}, {}, {}
     for k, record in enumerate(order):
         clip = load_clip(Path(corpus) / record.motion)
-        frames = min(clip.frames, int(max_seconds * 25))
+        frames = min(clip.frames, int(max_seconds * FPS))
         audio = load_audio(Path(corpus) / record.audio, 0, frames)
         truth = _clip_motion(clip, frames)
-        segments = _crop_segments(clip.phones or [], frames / 25.0)
-        phones.segments = segments
+        segments = crop_segments(clip.phones or [], frames / FPS)
         # The style reference is another clip of the same speaker when there is one.
         others = [r for r in by_speaker[record.speaker] if r.id != record.id]
         ref_clip = load_clip(Path(corpus) / others[0].motion) if others else clip
@@ -90,10 +81,11 @@ def evaluate_corpus(bundle, ehead, corpus, split: str, max_clips: int, max_secon
         references[record.id] = (record.speaker, style)
         # The ground truth through the same measures: the ceiling the training data sets.
         results.append(evaluate_clip(ehead, truth, audio, segments, record.id, kind="ground truth"))
-        for kind, runner in runs:
+        for kind, true_phones in runs:
             n = seeds if k < diversity_clips and kind == "synthetic" else 1
-            motions = runner.generate(audio, style=style, shape=clip.shape, n_variations=n,
-                                      transcript=record.meta.get("text"), **generate_kwargs)
+            features = features_for(bundle, audio, record.meta.get("text"), segments if true_phones else None)
+            motions = bundle.generate(audio, style=style, shape=clip.shape, n_variations=n, speech_features=features,
+                                      **generate_kwargs)
             result = evaluate_clip(ehead, motions[0], audio, segments, record.id, truth, motions[1:] or None, kind)
             output_style = bundle.encode_style(motions[0])
             result.style["style_cosine_own"] = cosine_similarity(output_style, style)
@@ -131,13 +123,13 @@ def evaluate_real(bundle, ehead, folder, generate_kwargs: dict):
     for path, transcript in real_recordings(folder):
         audio = load_audio(path)
         recognition = recognize(audio, transcript)
-        if recognition.aligned_s < 0.5 * len(audio) / 16000:
+        if recognition.aligned_s < 0.5 * len(audio) / SAMPLE_RATE:
             log.warning("%s: forced alignment covered only %.1f of %.1f s; phone times are partly the phone loop's",
-                        path.name, recognition.aligned_s, len(audio) / 16000)
+                        path.name, recognition.aligned_s, len(audio) / SAMPLE_RATE)
         # With the transcript (generate's --transcript) and without: the add-on sends none,
         # so the recognizer alone is what its takes get.
         for kind, text in (("real", transcript), ("real, no transcript", None)):
-            motion = bundle.generate(audio, transcript=text, **generate_kwargs)[0]
+            motion = bundle.generate(audio, speech_features=features_for(bundle, audio, text), **generate_kwargs)[0]
             result = evaluate_clip(ehead, motion, audio, recognition.segments, path.stem, kind=kind)
             results.append(result)
             if first is None:

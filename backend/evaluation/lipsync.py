@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..speech.phones import mouth_class
+from ..timebase import FPS, SAMPLE_RATE
 
 # A bilabial counts as closed when the lips come within this distance (mm) anywhere in it.
 CLOSED_MM = 2.0
@@ -53,7 +54,7 @@ def speech_envelope(audio: np.ndarray, sample_rate: int, n_frames: int, fps: flo
     return out
 
 
-def lipsync_report(opening_mm, segments, audio, sample_rate=16000, fps=25.0,
+def lipsync_report(opening_mm, segments, audio, sample_rate=SAMPLE_RATE, fps=FPS,
                    closed_mm=CLOSED_MM, open_mm=OPEN_MM) -> LipSyncReport:
     opening_mm = np.asarray(opening_mm, dtype=np.float64)
     n = len(opening_mm)

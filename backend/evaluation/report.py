@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..heads.regions import lip_region, mouth_centre, subset_head
+from ..timebase import FPS, SAMPLE_RATE
 from . import metrics
 from .lipsync import lipsync_report
 from .png import LinePlot
 
-LIP_RADIUS_M = 0.025  # lip region: skin within this distance of the mouth centre
 UPPER_FACE_SAMPLE = 1500  # upper-face vertices kept for FDD
 
 
@@ -43,35 +44,13 @@ class EvalHead:
         return self.vertices({**motion, "pose": pose})
 
 
-def lip_region(head) -> np.ndarray:
-    """Skin vertices within ``LIP_RADIUS_M`` of the mouth centre (between the inner lips)."""
-    marks = head.landmarks
-    if "upper_lip_inner" not in marks or "lower_lip_inner" not in marks:
-        raise ValueError(f"head {head.name!r} has no inner-lip landmarks; lip metrics need them")
-    candidates = head.skin_vertices()
-    centre = 0.5 * (head.template[marks["upper_lip_inner"]] + head.template[marks["lower_lip_inner"]])
-    return candidates[np.linalg.norm(head.template[candidates] - centre, axis=1) < LIP_RADIUS_M]
-
-
-def subset_head(head, keep: np.ndarray):
-    """``head`` with only the vertices ``keep`` (sorted indices); landmarks re-indexed, those
-    not kept dropped. Skinning is per vertex, so the kept vertices move exactly as before."""
-    where = {int(v): i for i, v in enumerate(keep)}
-    return replace(
-        head, template=head.template[keep], shapedirs=head.shapedirs[keep], expdirs=head.expdirs[keep],
-        posedirs=head.posedirs[keep], weights=head.weights[keep], faces=np.zeros((0, 3), np.int64),
-        landmarks={k: where[v] for k, v in head.landmarks.items() if v in where}, extra_shapes={},
-        **({"face_parts": None} if hasattr(head, "face_parts") else {}),
-    )
-
-
 def eval_head(head, seed: int = 0) -> EvalHead:
     """Lip and upper-face regions of ``head`` found from its landmarks and geometry."""
     marks = head.landmarks
     lips = lip_region(head)
     candidates = head.skin_vertices()
     template = head.template
-    centre = 0.5 * (template[marks["upper_lip_inner"]] + template[marks["lower_lip_inner"]])
+    centre = mouth_centre(head)
     above = template[marks["nose_tip"], 1] if "nose_tip" in marks else centre[1] + 0.035
     upper = candidates[template[candidates, 1] > above]
     rng = np.random.default_rng(seed)
@@ -111,7 +90,7 @@ def closures_reached(opening: np.ndarray, truth_opening: np.ndarray, segments, c
     n = min(len(opening), len(truth_opening))
     reached = total = 0
     for phone, start, end in segments:
-        span = slice(max(0, int(np.floor(start * 25))), min(n, max(int(np.floor(start * 25)) + 1, int(np.ceil(end * 25)))))
+        span = slice(max(0, int(np.floor(start * FPS))), min(n, max(int(np.floor(start * FPS)) + 1, int(np.ceil(end * FPS)))))
         if mouth_class(phone) != "bilabial" or span.start >= span.stop or truth_opening[span].min() > closed_mm:
             continue
         total += 1
@@ -130,8 +109,8 @@ def evaluate_clip(ehead: EvalHead, motion: dict, audio: np.ndarray, segments, cl
     opening = opening_mm(ehead, motion)
     report = lipsync_report(opening, segments, audio)
     kind = kind or ("real" if truth is None else "synthetic")
-    result = ClipResult(clip_id, kind, n / 25.0, report.as_dict())
-    ba = metrics.beat_alignment(metrics.motion_beats(motion["pose"][:, :3], 25.0), metrics.audio_beats(audio, 16000))
+    result = ClipResult(clip_id, kind, n / FPS, report.as_dict())
+    ba = metrics.beat_alignment(metrics.motion_beats(motion["pose"][:, :3], FPS), metrics.audio_beats(audio, SAMPLE_RATE))
     result.vertex["beat_alignment"] = ba
     if truth is not None:
         m = min(n, len(truth["exp"]))
@@ -142,8 +121,8 @@ def evaluate_clip(ehead: EvalHead, motion: dict, audio: np.ndarray, segments, cl
             "lve_mm": metrics.lip_vertex_error(pred_v, true_v, ehead.lips),
             "fdd_1e5m": metrics.upper_face_dynamics_deviation(pred_v, true_v, ehead.upper_face, template),
             "mod_mm": metrics.mouth_opening_difference(pred_v, true_v, ehead.upper_lip, ehead.lower_lip),
-            "beat_alignment_gt": metrics.beat_alignment(metrics.motion_beats(truth["pose"][:m, :3], 25.0),
-                                                        metrics.audio_beats(audio, 16000)),
+            "beat_alignment_gt": metrics.beat_alignment(metrics.motion_beats(truth["pose"][:m, :3], FPS),
+                                                        metrics.audio_beats(audio, SAMPLE_RATE)),
         })
         reached, total = closures_reached(opening, opening_mm(ehead, truth), segments)
         result.vertex.update({"gt_closures": total, "gt_closures_reached": reached / total if total else math.nan})
@@ -171,18 +150,18 @@ def mouth_plot(ehead: EvalHead, motion: dict, segments, truth: dict | None = Non
     """Mouth opening over time with bilabials, open vowels and silences shaded."""
     from ..speech.phones import mouth_class
 
-    n = min(len(motion["exp"]), int(seconds * 25))
-    t = np.arange(n) / 25.0
+    n = min(len(motion["exp"]), int(seconds * FPS))
+    t = np.arange(n) / FPS
     pred = opening_mm(ehead, motion)[:n]
     curves = [pred] + ([opening_mm(ehead, truth)[:n]] if truth is not None else [])
     top = max(12.0, float(max(c.max() for c in curves)) * 1.1)
-    plot = LinePlot(x_range=(0.0, n / 25.0), y_range=(-0.5, top))
+    plot = LinePlot(x_range=(0.0, n / FPS), y_range=(-0.5, top))
     shading = {"bilabial": ("pink", "bilabial (should close)"), "open_vowel": ("sand", "open vowel (should open)"),
                "silence": ("sky", "silence")}
     for phone, start, end in segments:
         kind = mouth_class(phone)
-        if kind in shading and start < n / 25.0:
-            plot.span(start, min(end, n / 25.0), *shading[kind])
+        if kind in shading and start < n / FPS:
+            plot.span(start, min(end, n / FPS), *shading[kind])
     plot.guide(2.0, "green", "closed threshold 2 mm")
     plot.guide(6.0, "orange", "open threshold 6 mm")
     if truth is not None:

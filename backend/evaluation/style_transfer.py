@@ -15,6 +15,7 @@ import numpy as np
 
 from ..expression_spaces import ARKIT_CHANNELS
 from ..motion_io import scale_head_motion
+from ..timebase import FPS
 
 SMILE = [ARKIT_CHANNELS.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
 BROW = [ARKIT_CHANNELS.index(n) for n in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight")]
@@ -35,7 +36,7 @@ def head_motion_deg(pose: np.ndarray) -> float:
     return float(np.degrees(_windowed_std(np.asarray(pose)[:, :3])))
 
 
-def properties(motion: dict, fps: float = 25.0) -> dict:
+def properties(motion: dict, fps: float = FPS) -> dict:
     """The style properties of an ARKit motion (exp (T, 50), pose (T, 6))."""
     exp, pose = np.asarray(motion["exp"]), np.asarray(motion["pose"])
     blink = exp[:, BLINK].mean(axis=1) > 0.5
@@ -146,19 +147,17 @@ class TrueSpeech:
         from pathlib import Path
 
         from ..data.format import load_audio, load_clip
-        from .evaluate import TruePhones, _crop_segments, true_phone_bundle
+        from .evaluate import crop_segments, features_for
 
         clip = load_clip(Path(corpus) / record.motion)
-        self.frames = min(clip.frames, int(seconds * 25))
+        self.frames = min(clip.frames, int(seconds * FPS))
         self.truth = {"exp": clip.exp[: self.frames], "pose": clip.pose[: self.frames]}
         self.audio = load_audio(Path(corpus) / record.audio, 0, self.frames)
-        self.phones = TruePhones()
-        self.phones.segments = _crop_segments(clip.phones or [], self.frames / 25.0)
+        self.features = features_for(bundle, self.audio, true_phones=crop_segments(clip.phones or [], self.frames / FPS))
         self.bundle = bundle
-        self.runner = true_phone_bundle(bundle, self.phones) if bundle.config.audio_encoder.kind == "frames" else bundle
 
     def generate(self, style=None, **generate_kwargs) -> dict:
-        return self.runner.generate(self.audio, style=style, **generate_kwargs)[0]
+        return self.bundle.generate(self.audio, style=style, speech_features=self.features, **generate_kwargs)[0]
 
 
 def measure_transfer(bundle, corpus, split: str = "val", speakers: int = 2, seconds: float = 8.0,

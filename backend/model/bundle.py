@@ -28,9 +28,7 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 class ModelBundle:
     fps = FPS
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", dtype: str = "float32", frame_features=None):
-        """frame_features(audio16k, transcript) -> (T, F): the per-frame speech features a
-        "frames" audio encoder reads; default backend.speech.features.features_from_audio."""
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", dtype: str = "float32"):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}")
         self.device = torch.device(device)
@@ -47,7 +45,6 @@ class ModelBundle:
         self.sampling = dict(loaded.sampling)
         self.schedule = CosineSchedule(self.config.denoiser.n_diff_steps)
         self.head_pose = self.config.denoiser.head_pose
-        self._frame_features = frame_features
 
     def info(self) -> dict:
         return {
@@ -88,17 +85,14 @@ class ModelBundle:
             style = self.style_encoder(torch.from_numpy(vec).to(self.device).unsqueeze(0))
         return style[0].float().cpu().numpy()
 
-    def _audio_features(self, audio: np.ndarray, transcript, speech_features, on_chunk, extra_windows=0) -> tuple:
+    def _audio_features(self, audio: np.ndarray, speech_features, on_chunk, extra_windows=0) -> tuple:
         """-> (denoiser memory (1, (n_windows + extra_windows) * L, W), real frame count)."""
         cfg = self.config.audio_encoder
         window = self.config.denoiser.n_motions
         if cfg.kind == "frames":
             if speech_features is None:
-                if self._frame_features is None:
-                    from backend.speech.features import features_from_audio
-
-                    self._frame_features = features_from_audio
-                speech_features = self._frame_features(audio, transcript)
+                raise ValueError("this model reads speech features, not the waveform: pass speech_features= "
+                                 "(backend.speech.features.features_from_audio makes them from the audio)")
             frames = torch.from_numpy(np.asarray(speech_features, np.float32))
             n_frames = frames.shape[0]
             inputs, unit = frames.unsqueeze(0), 1
@@ -140,7 +134,6 @@ class ModelBundle:
         seed: int = 0,
         n_variations: int = 1,
         dynamic_threshold: float = 0.0,
-        transcript: Optional[str] = None,
         speech_features: Optional[np.ndarray] = None,
         keep: Optional[dict] = None,
         progress: Optional[Callable] = None,
@@ -153,8 +146,9 @@ class ModelBundle:
         sampler step. cancelled() is polled between steps; True raises Cancelled. Sampler,
         steps and scales left out are the model's (``sampling.resolve_sampling``; the service
         resolves them before it calls, so they arrive here already checked).
-        speech_features: the (T, F) frame features of a "frames" model, already computed
-        (the service's front-end workers); None computes them here from ``transcript``.
+        speech_features: the (T, F) frame features a "frames" model reads (required for one,
+        ignored otherwise): the service's front-end workers make them, or
+        ``backend.speech.features``; the model package itself does no speech recognition.
         keep: frames of an existing motion to keep while the others are generated to join
         them (inpainting): ``exp`` (T, 50), ``pose`` (T, 6) at 25 fps and ``mask`` (T,) bool,
         True = keep; frame i is the audio's frame i, frames past T are generated.
@@ -194,7 +188,7 @@ class ModelBundle:
         generator = torch.Generator(self.device).manual_seed(int(seed))
         with torch.inference_mode(), self._autocast():
             # Inpainting windows start at the first new frame, so the last may need one more window of padding.
-            feats, n_frames = self._audio_features(audio, transcript, speech_features, on_chunk,
+            feats, n_frames = self._audio_features(audio, speech_features, on_chunk,
                                                    extra_windows=int(keep is not None))
             noise = torch.randn((n_variations, d.n_motions, d.motion_dim), generator=generator, device=self.device)
             known = None if keep is None else self._known_motion(keep, n_frames)

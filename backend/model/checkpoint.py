@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic_files import write_all_atomically
 from ..expression_spaces import SPACES
 from .config import ModelConfig
 from .errors import CheckpointError
 from .model import DiffPoseTalk, StyleEncoder
 from .samplers import SAMPLERS
-from .stats import check_stats, load_stats
+from .stats import STATS_NAME, check_stats, load_stats
 
 FORMAT = "diffposetalk-backend"
 FORMAT_VERSION = 1
@@ -72,13 +73,11 @@ def _shapes(state: dict) -> dict:
 
 
 def save_checkpoint(directory, loaded: LoadedModel) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     tensors.update({STYLE_PREFIX + k: v.detach().cpu().contiguous() for k, v in loaded.style_encoder.state_dict().items()})
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": FORMAT})
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -89,8 +88,13 @@ def save_checkpoint(directory, loaded: LoadedModel) -> Path:
                     for name, (vec, desc) in loaded.presets.items()},
         "sampling": dict(loaded.sampling),
     }
-    (directory / "config.json").write_text(json.dumps(meta, indent=1))
-    np.savez(directory / "stats.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in check_stats(loaded.stats).items()})
+    stats = {k: np.asarray(v, dtype=np.float32) for k, v in check_stats(loaded.stats).items()}
+    # All three or none: a loader never meets new weights beside an old config.
+    write_all_atomically([
+        (directory / "model.safetensors", lambda handle: handle.write(save(tensors, metadata={"format": FORMAT}))),
+        (directory / "config.json", lambda handle: handle.write(json.dumps(meta, indent=1).encode())),
+        (directory / STATS_NAME, lambda handle: np.savez(handle, **stats)),
+    ])
     return directory
 
 
@@ -105,7 +109,7 @@ def load_checkpoint(directory) -> LoadedModel:
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    for required in ("model.safetensors", "config.json", "stats.npz"):
+    for required in ("model.safetensors", "config.json", STATS_NAME):
         if not (directory / required).exists():
             raise CheckpointError(f"{directory} is not a model checkpoint: {required} is missing")
     config_path, weights_path = directory / "config.json", directory / "model.safetensors"
@@ -146,9 +150,9 @@ def load_checkpoint(directory) -> LoadedModel:
     load_strict(style_encoder, {k[len(STYLE_PREFIX):]: v for k, v in tensors.items() if k.startswith(STYLE_PREFIX)},
                 f"{directory} (style encoder)")
     try:
-        stats = load_stats(directory / "stats.npz")
+        stats = load_stats(directory / STATS_NAME)
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise CheckpointError(f"{directory / 'stats.npz'} is not readable statistics ({exc})") from None
+        raise CheckpointError(f"{directory / STATS_NAME} is not readable statistics ({exc})") from None
     return LoadedModel(config, model, style_encoder, stats, name, expression_space, presets, sampling)
 
 

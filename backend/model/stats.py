@@ -1,9 +1,10 @@
-"""Normalization statistics and the model's motion vector.
+"""Normalization statistics (their layout, reading, checking and use) and the model's
+motion vector; how a corpus's stats are computed is ``backend.data.stats``.
 
 Stats layout (the reference's ``stats_train.npz``): ``{shape,exp,pose}_{mean,std,max,min}``
-with shape (100,), exp (50,) and pose (6,) = head rotation (3) then jaw (3). The model
-vector is [exp 50, head rotation 3, jaw x 1] (D = 54) or [exp 50, jaw x 1] (D = 51), in
-normalized units (x - mean) / (std + 1e-9).
+with shape (100,), exp (50,) and pose (6,) = head rotation (3) then jaw (3); a model needs
+the means and stds. The model vector is [exp 50, head rotation 3, jaw x 1] (D = 54) or
+[exp 50, jaw x 1] (D = 51), in normalized units (x - mean) / (std + 1e-9).
 """
 from __future__ import annotations
 
@@ -14,15 +15,21 @@ import numpy as np
 from .errors import CheckpointError
 
 EPS = 1e-9
+STATS_NAME = "stats.npz"  # in a checkpoint or corpus folder
+FILE_KEYS = tuple(f"{part}_{kind}" for part in ("shape", "exp", "pose") for kind in ("mean", "std", "max", "min"))
 STATS_KEYS = tuple(f"{part}_{kind}" for part in ("shape", "exp", "pose") for kind in ("mean", "std"))
 STATS_SIZES = {"shape": 100, "exp": 50, "pose": 6}
 
 
 def load_stats(path) -> dict:
-    """Read a stats .npz (ours or the reference's stats_train.npz) and check its layout."""
+    """Read a stats .npz (ours, the reference's stats_train.npz, or ``stats.npz`` of a
+    checkpoint or corpus folder) and check its layout."""
     path = Path(path)
+    if path.is_dir():
+        path = path / STATS_NAME
     if not path.exists():
-        raise CheckpointError(f"stats file {path} not found; the model needs the statistics it was trained with")
+        raise CheckpointError(f"stats file {path} not found; a model needs the statistics it was trained with, "
+                              "a corpus gets them from import-data or synth-data")
     with np.load(path, allow_pickle=False) as data:
         stats = {k: np.asarray(data[k], dtype=np.float32) for k in data.files}
     return check_stats(stats, str(path))

@@ -295,7 +295,7 @@ class Runner:
                 audio, style=style, shape=shape, audio_scale=sampling.audio_scale,
                 style_scale=sampling.style_scale, sampler=sampling.sampler, steps=sampling.steps, seed=params["seed"],
                 n_variations=params["n_variations"], dynamic_threshold=params["dynamic_threshold"],
-                transcript=params["transcript"], speech_features=speech_features,
+                speech_features=speech_features,
                 keep=None if kept is None else kept.for_model(), progress=model_progress, cancelled=cancelled,
             )
         except ValueError as exc:  # the model's own checks of its inputs

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..heads.regions import lip_region, subset_head
 from ..model.audio import normalize_waveform
 from ..model.model import DiffPoseTalk, StyleEncoder
 from ..model.schedule import CosineSchedule
+from ..timebase import SAMPLES_PER_FRAME
 from .augment import StyleEdits, condition_dropout, truncation_mask
 from .losses import DenoiserLoss
-
-SAMPLES_PER_FRAME = 640
 
 
 def motion_vector(exp: torch.Tensor, pose: torch.Tensor, head_pose: bool) -> torch.Tensor:
@@ -42,8 +42,6 @@ def loss_head(head, n_vertices: int = 0, seed: int = 0, lips: bool = False):
     without bias; the built-in head has 25k vertices, too many per frame on a CPU. Adding
     the whole lip region weights the lips more than a uniform mean would.
     """
-    from ..evaluation.report import lip_region, subset_head
-
     if n_vertices <= 0 or n_vertices >= head.n_vertices:
         return head
     rng = np.random.default_rng(seed)
@@ -83,7 +81,7 @@ class StyleReferences(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         from ..data.format import load_clip
-        from ..data.stats import normalize
+        from ..model.stats import normalize
 
         item = self.windows[index]
         windows = self.windows
@@ -166,22 +164,25 @@ class DenoiserObjective(nn.Module):
             else:  # window i takes the style of another window
                 styles = self.style_encoder(target.flatten(0, 1)).view(n, n_windows, -1)
                 style = styles[:, [(w + 1) % n_windows for w in range(n_windows)]]
-        style = torch.where(draws["drop_style"][:, None, None], self.model.null_style_feat.expand_as(style), style)
-
+        # The conditions as the sampling pipeline builds them (the model's person, start
+        # context and null audio), one row per window; a dropped condition is the null one.
+        shape = batch["shape"].repeat_interleave(n_windows, dim=0)
+        dropped_style = draws["drop_style"].repeat_interleave(n_windows)[:, None]
+        person = torch.where(dropped_style, self.model.person(shape), self.model.person(shape, style.flatten(0, 1)))
         # Context: learned start features for window 0, ground truth of the window before.
-        prev_motion = torch.cat([self.model.start_motion_feat.expand(n, 1, P, -1), target[:, :-1, -P:]], dim=1)
-        prev_audio = torch.cat([self.model.start_audio_feat.expand(n, 1, P, -1), audio[:, :-1, -P:]], dim=1)
+        start_motion, start_audio = self.model.start_context(n)
+        prev_motion = torch.cat([start_motion[:, None], target[:, :-1, -P:]], dim=1).flatten(0, 1)
+        prev_audio = torch.cat([start_audio[:, None], audio[:, :-1, -P:]], dim=1).flatten(0, 1)
         # The dropped-audio branch keeps its context audio, as the sampling pipeline does.
-        audio = torch.where(draws["drop_audio"][:, None, None, None], self.model.null_audio_feat.expand_as(audio), audio)
-        shape = batch["shape"][:, None].expand(n, n_windows, -1)
-        person = torch.cat([shape, style], dim=-1)
+        dropped_audio = draws["drop_audio"].repeat_interleave(n_windows)[:, None, None]
+        audio = torch.where(dropped_audio, self.model.null_audio(n * n_windows, L), audio.flatten(0, 1))
 
         t = draws["t"]
         x_t = self.schedule.add_noise(x0.flatten(0, 1), draws["noise"], t)
         indicator = mask.flatten(0, 1) if cfg.use_indicator else None
         pred = self.model.denoising_net(
-            x_t, audio.flatten(0, 1), person.flatten(0, 1), prev_motion.flatten(0, 1), prev_audio.flatten(0, 1),
-            t, indicator,
+            x_t=x_t, audio_feat=audio, person=person, prev_motion=prev_motion, prev_audio=prev_audio, t=t,
+            indicator=indicator,
         )[:, P:].view(n, n_windows, L, -1)
         shape_raw = self.loss.decoder.shape(batch["shape"]) if self.loss.uses_shape else None
         total, terms = self.loss(pred, target, mask, shape_raw)

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..atomic_files import write_atomically
 from .distributed import DistInfo, barrier, mean_over_ranks
 
 log = logging.getLogger(__name__)
@@ -158,9 +159,7 @@ def train(
             "scheduler": scheduler.state_dict(), "config": run_config or {}, "loop": asdict(cfg),
             "data_rng": rng.bit_generator.state if rng is not None else None, "losses": last,
         }
-        tmp = state_path.with_name(f".{STATE_NAME}.partial")
-        torch.save(state, tmp)
-        tmp.replace(state_path)
+        write_atomically(state_path, lambda handle: torch.save(state, handle))
 
     progress = None
     if info.is_main:

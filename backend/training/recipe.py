@@ -129,10 +129,11 @@ def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, los
                      guidance_table: str, start_from: Path | None = None) -> str:
     """The markdown paragraph that says how the model in the report was made."""
     from ..data.format import read_manifest
+    from ..timebase import FPS
 
     records = read_manifest(corpus)
     train = [r for r in records if r.split == "train"]
-    minutes = sum(r.frames for r in train) / 25 / 60
+    minutes = sum(r.frames for r in train) / FPS / 60
     data = (f"{len(train)} training clips ({minutes:.0f} min of synthetic speech, "
             f"{len({r.speaker for r in train})} speakers)")
     if start_from is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..data.dataset import MotionWindows
-from ..data.stats import load_stats
+from ..model.stats import load_stats
 from ..model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from ..model.config import ModelConfig, StyleEncoderConfig
 from ..model.model import DiffPoseTalk, StyleEncoder

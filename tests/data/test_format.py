@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.data.format import (SAMPLES_PER_FRAME, Clip, DatasetFormatError, assign_splits, load_audio,
-                                 load_clip, merge_manifest, read_manifest, save_clip, write_clip)
-from backend.data.stats import compute_corpus_stats, compute_stats, load_stats, normalize, save_stats
+from backend.data.format import (Clip, DatasetFormatError, assign_splits, load_audio, load_clip, merge_manifest,
+                                 read_manifest, save_clip, write_clip)
+from backend.data.stats import compute_corpus_stats, compute_stats, save_stats
+from backend.model.stats import load_stats, normalize
+from backend.timebase import SAMPLES_PER_FRAME
 
 
 def _clip(frames, speaker="s1", seed=0, space="flame", phones=None):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backend.data.format import load_audio, load_clip, read_manifest
-from backend.data.stats import load_stats
+from backend.model.stats import load_stats
 from backend.cli import synth_data
 from backend.data.synthetic.augment import augment, pitch_shift
 from backend.data.synthetic.generate import CorpusConfig, generate_corpus, make_clip

@@ -28,9 +28,22 @@ def test_save_then_load_gives_the_same_model(tmp_path, audio):
     assert np.array_equal(again.presets["calm"][0], loaded.presets["calm"][0])
     assert all(np.array_equal(again.stats[k], loaded.stats[k]) for k in loaded.stats)
     bundle = load_model(tmp_path / "ck")
-    bundle._frame_features = band_energies
-    out = bundle.generate(speech_like(1.0), sampler="ddim", steps=2, style=bundle.presets["calm"][0])
+    speech = speech_like(1.0)
+    out = bundle.generate(speech, sampler="ddim", steps=2, style=bundle.presets["calm"][0],
+                          speech_features=band_energies(speech))
     assert out[0]["exp"].shape[0] == 25
+
+
+def test_a_refused_save_leaves_the_checkpoint_there_untouched(tmp_path):
+    directory = tmp_path / "ck"
+    save_checkpoint(directory, tiny_loaded())
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "stats.npz"]
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    other = tiny_loaded(seed=1)
+    del other.stats["exp_std"]
+    with pytest.raises(CheckpointError, match="exp_std"):
+        save_checkpoint(directory, other)
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before  # no new weights beside old stats
 
 
 def test_a_dropped_or_extra_key_fails_loudly(tmp_path):

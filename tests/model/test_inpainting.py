@@ -34,9 +34,9 @@ def test_window_layout():
 
 
 def bundle_and_take(seconds=9.0):
-    bundle = ModelBundle(tiny_loaded(), frame_features=band_energies)
+    bundle = ModelBundle(tiny_loaded())
     audio = speech_like(seconds)
-    return bundle, audio, bundle.generate(audio, sampler="ddim", steps=3, seed=0)[0]
+    return bundle, audio, bundle.generate(audio, sampler="ddim", steps=3, seed=0, speech_features=band_energies(audio))[0]
 
 
 def test_kept_frames_stay_and_every_step_is_constrained_by_them():
@@ -44,7 +44,7 @@ def test_kept_frames_stay_and_every_step_is_constrained_by_them():
     n = len(take["exp"])
     keep = ~new_frames(n, (120, 160))
     calls, handle = record_calls(bundle)
-    out = bundle.generate(audio, sampler="ddim", steps=3, seed=1,
+    out = bundle.generate(audio, sampler="ddim", steps=3, seed=1, speech_features=band_energies(audio),
                           keep={"exp": take["exp"], "pose": take["pose"], "mask": keep})[0]
     handle.remove()
     np.testing.assert_allclose(out["exp"][keep], take["exp"][keep], atol=1e-5)
@@ -67,7 +67,7 @@ def test_kept_frames_stay_and_every_step_is_constrained_by_them():
 def test_a_kept_pose_is_held_and_the_rest_generated_around_it():
     bundle, audio, take = bundle_and_take(6.0)
     keep = new_frames(len(take["exp"]), (70, 72))
-    out = bundle.generate(audio, sampler="ddim", steps=3, seed=1,
+    out = bundle.generate(audio, sampler="ddim", steps=3, seed=1, speech_features=band_energies(audio),
                           keep={"exp": take["exp"], "pose": take["pose"], "mask": keep})[0]
     np.testing.assert_allclose(out["exp"][keep], take["exp"][keep], atol=1e-5)
     assert np.abs(out["exp"][:60] - take["exp"][:60]).mean() > 1e-2

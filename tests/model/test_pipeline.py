@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +13,11 @@ from backend.model.config import AudioEncoderConfig
 from backend.model.stats import motion_to_vector, vector_to_motion
 
 from helpers import band_energies, random_stats, record_calls, speech_like, tiny_loaded
+from project import ROOT
 
 
 def bundle_for(**kwargs):
-    return ModelBundle(tiny_loaded(**kwargs), frame_features=band_energies)
+    return ModelBundle(tiny_loaded(**kwargs))
 
 
 def test_output_format_and_info():
@@ -21,7 +26,9 @@ def test_output_format_and_info():
     assert info["head_pose"] is True and info["audio_encoder"] == "frames" and info["presets"] == ["calm"]
     assert set(info["samplers"]) == {"ddpm", "ddim", "dpmpp-2m"} and info["default_sampler"] in info["samplers"]
     vec, description = bundle.presets["calm"]
-    motions = bundle.generate(speech_like(1.0), style=vec, sampler="ddim", steps=2, n_variations=2)
+    audio = speech_like(1.0)
+    motions = bundle.generate(audio, style=vec, sampler="ddim", steps=2, n_variations=2,
+                              speech_features=band_energies(audio))
     assert len(motions) == 2
     for m in motions:
         assert m["exp"].shape == (25, 50) and m["pose"].shape == (25, 6) and m["fps"] == 25.0
@@ -33,9 +40,10 @@ def test_output_format_and_info():
 def test_same_seed_same_output_and_other_seed_differs(sampler, steps):
     bundle = bundle_for()
     audio = speech_like(0.5)
-    a = bundle.generate(audio, sampler=sampler, steps=steps, seed=7)[0]
-    b = bundle.generate(audio, sampler=sampler, steps=steps, seed=7)[0]
-    c = bundle.generate(audio, sampler=sampler, steps=steps, seed=8)[0]
+    run = dict(sampler=sampler, steps=steps, speech_features=band_energies(audio))
+    a = bundle.generate(audio, seed=7, **run)[0]
+    b = bundle.generate(audio, seed=7, **run)[0]
+    c = bundle.generate(audio, seed=8, **run)[0]
     assert np.array_equal(a["exp"], b["exp"]) and np.array_equal(a["pose"], b["pose"])
     assert not np.allclose(a["exp"], c["exp"])
 
@@ -45,9 +53,10 @@ def test_any_length_is_stitched_from_windows(seconds, frames):
     bundle = bundle_for()
     calls, handle = record_calls(bundle)
     steps = 2
-    out = bundle.generate(speech_like(seconds), sampler="ddim", steps=steps)[0]
+    audio = speech_like(seconds)
+    out = bundle.generate(audio, sampler="ddim", steps=steps, speech_features=band_energies(audio))[0]
     handle.remove()
-    assert out["exp"].shape == (len(band_energies(speech_like(seconds))), 50)
+    assert out["exp"].shape == (len(band_energies(audio)), 50)
     assert abs(out["exp"].shape[0] - frames) <= 1
     n_windows = -(-out["exp"].shape[0] // 100)
     assert len(calls) == n_windows * steps
@@ -75,7 +84,9 @@ def test_cancel_between_steps_and_progress():
     bundle = bundle_for()
     seen = []
     with pytest.raises(Cancelled):
-        bundle.generate(speech_like(6.0), sampler="ddim", steps=4, progress=lambda *a: seen.append(a),
+        audio = speech_like(6.0)
+        bundle.generate(audio, sampler="ddim", steps=4, speech_features=band_energies(audio),
+                        progress=lambda *a: seen.append(a),
                         cancelled=lambda: len([s for s in seen if s[0] == "denoise"]) >= 5)
     denoise = [s for s in seen if s[0] == "denoise"]
     assert len(denoise) == 5  # stopped right after the fifth step
@@ -127,7 +138,8 @@ def test_head_pose_decoding_for_54_and_51_values():
 
 def test_no_head_pose_model_outputs_zero_head_rotation():
     bundle = bundle_for(motion_dim=51)
-    out = bundle.generate(speech_like(1.0), sampler="ddim", steps=2)[0]
+    audio = speech_like(1.0)
+    out = bundle.generate(audio, sampler="ddim", steps=2, speech_features=band_energies(audio))[0]
     assert np.all(out["pose"][:, :3] == 0) and np.allclose(out["pose"][:, 4:], bundle.stats["pose_mean"][4:])
 
 
@@ -157,3 +169,18 @@ def test_bad_inputs_say_what_is_wrong():
         bundle.generate(speech_like(1.0), guidance="nope")
     with pytest.raises(ValueError, match="shorter than one frame"):
         bundle_for(audio="mel").generate(np.zeros(100, np.float32))
+    with pytest.raises(ValueError, match="pass speech_features="):
+        bundle.generate(speech_like(1.0))  # a "frames" model is given its speech features, it makes none
+
+
+def test_the_model_package_does_not_import_the_speech_package():
+    # every module of the package, then a "frames" model's whole generation
+    code = ("import sys; from backend.model import bundle, checkpoint, importer, pipeline; "
+            "from helpers import speech_like, band_energies, tiny_loaded; "
+            "b = bundle.ModelBundle(tiny_loaded()); a = speech_like(0.5); "
+            "b.generate(a, sampler='ddim', steps=1, speech_features=band_energies(a)); "
+            "print(sorted(m for m in sys.modules if m.startswith('backend.speech')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

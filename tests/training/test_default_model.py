@@ -27,7 +27,7 @@ def test_default_model_is_small_and_has_presets():
 @pytest.mark.slow
 def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
     from backend.data.synthetic.generate import CorpusConfig, make_clip
-    from backend.evaluation.evaluate import TruePhones, true_phone_bundle
+    from backend.evaluation.evaluate import features_for
     from backend.evaluation.report import closures_reached, eval_head, opening_mm
     from backend.heads import load_head
     from backend.model import load_model
@@ -40,9 +40,8 @@ def test_default_model_meets_the_lip_sync_minimum_on_a_held_out_speaker():
     clip, audio, meta = make_clip(config, index)
     # True phone times: the synthetic voices are robotic and the recognizer, trained on real
     # speech, hears them poorly; real recordings are evaluated in docs/evaluation.md.
-    phones = TruePhones()
-    phones.segments = clip.phones
-    motion = true_phone_bundle(bundle, phones).generate(audio, style=bundle.presets["neutral"][0], seed=0)[0]
+    motion = bundle.generate(audio, style=bundle.presets["neutral"][0], seed=0,
+                             speech_features=features_for(bundle, audio, true_phones=clip.phones))[0]
     ehead = eval_head(load_head("builtin"))
     opening = opening_mm(ehead, motion)
     report = lipsync_report(opening, clip.phones, audio)
@@ -90,7 +89,7 @@ def test_presets_do_what_their_descriptions_say():
 
     from backend.audio_io import load_audio
     from backend.data.synthetic.generate import CorpusConfig, make_clip
-    from backend.evaluation.evaluate import TruePhones, true_phone_bundle
+    from backend.evaluation.evaluate import features_for
     from backend.evaluation.style_transfer import properties
     from backend.model import load_model
 
@@ -98,14 +97,12 @@ def test_presets_do_what_their_descriptions_say():
     config = CorpusConfig(seed=7, n_clips=40, n_speakers=20)
     index = next(i for i, s in enumerate(config.speakers()) if s.split == "test")
     clip, audio, _ = make_clip(config, index)
-    phones = TruePhones()
-    phones.segments = clip.phones
-    real = sorted(REAL_SPEECH.glob("austen_*.flac"))[0]
-    speeches = [(true_phone_bundle(bundle, phones), audio), (bundle, load_audio(real))]
+    real = load_audio(sorted(REAL_SPEECH.glob("austen_*.flac"))[0])
+    speeches = [(audio, features_for(bundle, audio, true_phones=clip.phones)), (real, features_for(bundle, real))]
     measured = {}
     for name, (style, _) in bundle.presets.items():
-        takes = [properties(runner.generate(speech, style=style, seed=seed)[0])
-                 for runner, speech in speeches for seed in range(2)]
+        takes = [properties(bundle.generate(speech, style=style, seed=seed, speech_features=features)[0])
+                 for speech, features in speeches for seed in range(2)]
         measured[name] = {key: float(np.mean([t[key] for t in takes])) for key in takes[0]}
     print({name: {k: round(v, 3) for k, v in values.items()} for name, values in measured.items()})
 

@@ -2,9 +2,9 @@ import numpy as np
 import torch
 
 from backend.data.dataset import MotionWindows
-from backend.data.stats import load_stats
 from backend.heads import load_head
 from backend.model.model import DiffPoseTalk, StyleEncoder
+from backend.model.stats import load_stats
 from backend.training.denoiser import DenoiserObjective, denoiser_step, draw, loss_head
 from backend.training.losses import DenoiserLoss, MotionDecoder, nt_xent
 from backend.training.style import StyleObjective
@@ -103,7 +103,7 @@ def test_truncated_frames_do_not_reach_the_loss(tiny_corpus):
 
 
 def test_loss_head_keeps_landmarks_and_matches_full_head_vertices():
-    from backend.evaluation.report import lip_region
+    from backend.heads.regions import lip_region
 
     head = load_head("builtin")
     small = loss_head(head, 50, seed=1)

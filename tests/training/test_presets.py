@@ -1,6 +1,6 @@
 import numpy as np
 
-from backend.data.stats import load_stats
+from backend.model.stats import load_stats
 from backend.training.presets import PRESETS, choose_speakers, make_presets, speaker_traits
 from backend.training.stages import load_style_encoder
 

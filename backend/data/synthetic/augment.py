@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import butter, fftconvolve, lfilter, resample_poly, sosfilt, stft, istft
 
-SAMPLE_RATE = 16000
+from ...timebase import SAMPLE_RATE
 
 
 def pitch_shift(audio, semitones: float, sample_rate: int = SAMPLE_RATE):

@@ -18,10 +18,10 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import lfilter
 
 from ...speech.prosody import prosody
+from ...timebase import FPS
 from ..importers import head_rotation
 from .visemes import CH
 
-FPS = 25.0
 MAX_JAW = 0.42  # radians: wide speakers on open vowels stop at a jaw that still looks human
 PAIRED = [(CH[name], CH[name[:-4] + "Right"]) for name in CH if name.endswith("Left")
           and not name.startswith("eyeLook")]

@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from ... import audio_io
+from ...model.stats import STATS_NAME
 from ...speech import espeak
 from ...speech.phones import SILENCE, phone_segments
-from ..format import (SAMPLE_RATE, SAMPLES_PER_FRAME, STATS_NAME, Clip, ClipRecord, DatasetFormatError,
+from ...timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..format import (Clip, ClipRecord, DatasetFormatError,
                       assign_splits, clip_paths, frames_for_samples, load_clip, write_clip,
                       write_manifest)
 from ..stats import compute_corpus_stats, save_stats

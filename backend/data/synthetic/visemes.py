@@ -25,6 +25,7 @@ import numpy as np
 
 from ...expression_spaces import ARKIT_CHANNELS, ARKIT_JAW_OPEN_RADIANS
 from ...speech.phones import PHONES, SILENCE, mouth_class
+from ...timebase import FPS
 
 N = len(ARKIT_CHANNELS)
 JAW, SEAL = N, N + 1  # extra columns of the internal target vector
@@ -138,7 +139,7 @@ def _expand(segments):
     return out
 
 
-def mouth_motion(segments, n_frames: int, style, stressed=(), fps: float = 25.0):
+def mouth_motion(segments, n_frames: int, style, stressed=(), fps: float = FPS):
     """Phone segments -> (mouth channels (T, 50) ARKit values, jaw angle (T,) radians).
 
     ``stressed``: start times of stressed vowels (they open 15 % wider). Only mouth
