@@ -126,7 +126,7 @@ def test_oversized_line_is_refused_without_breaking_the_stream(bare_service):
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "audio_scale": -1}, "audio_scale"),
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "overwrite": "yes"}, "overwrite"),
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "start": 2, "end": 1}, "end"),
-        (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "style": {"kind": "vector", "values": [1] * 3}}, "style"),
+        (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "style": {"kind": "vector", "values": [1] * (protocol.MAX_STYLE_DIM + 1)}}, "style"),
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "style": "calm"}, "style"),
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "shape": [0.0] * 99}, "shape"),
         (Method.GENERATE, {"audio": "a.wav", "output": "x.npz", "speed": 2}, "speed"),
@@ -314,6 +314,8 @@ def test_style_errors(loaded_service, audio, tmp_path, arkit_clip):
     inline_wrong = loaded_service.call(Method.GENERATE, {**base, "style": {
         "kind": "motion", "exp": [[0.0] * 52], "pose": [[0.0] * 6], "fps": 25, "expression_space": "flame"}})
     assert error_code(inline_wrong) == ErrorCode.INVALID_STYLE
+    short = loaded_service.call(Method.GENERATE, {**base, "style": {"kind": "vector", "values": [0.1] * 3}})
+    assert error_code(short) == ErrorCode.INVALID_STYLE and "128 values" in short["error"]["message"]
     assert not (tmp_path / "o.npz").exists()
 
 
