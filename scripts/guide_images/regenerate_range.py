@@ -2,10 +2,9 @@
 
     .venv/bin/python scripts/guide_images/regenerate_range.py [--out PATH] [--start 0.6] [--end 1.8]
 
-Generates a take of a real recording (``assets/real_speech/austen_0870``, recognized with its
-transcript, as the service does) with the shipped default model, then regenerates the
-frames from --start to --end seconds with another seed, keeping all the others (the
-``keep`` mask the service builds for Regenerate Range). The plot is the built-in head's
+Starts from the take of ``recorded_take.py`` (a real recording, the shipped default model,
+seed 0), then regenerates the frames from --start to --end seconds with seed 1, keeping all
+the others (the ``keep`` mask the service builds for Regenerate Range). The plot is the built-in head's
 mouth opening (mm) over time: grey the take, blue the regenerated take drawn over it, the
 sand band the regenerated range. Outside the band the blue line lies exactly on the grey
 one; inside it the mouth moves differently and joins the kept frames at both ends.
@@ -17,16 +16,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 
-from backend import DEFAULT_MODEL_DIR, audio_io  # noqa: E402
-from backend.evaluation.evaluate import features_for  # noqa: E402
 from backend.evaluation.png import LinePlot  # noqa: E402
 from backend.evaluation.report import eval_head, opening_mm  # noqa: E402
 from backend.heads import load_head  # noqa: E402
-from backend.model import load_model  # noqa: E402
-
-RECORDING = ROOT / "assets" / "real_speech" / "austen_0870"
+from recorded_take import recorded_take  # noqa: E402
 
 
 def main():
@@ -35,10 +30,7 @@ def main():
     parser.add_argument("--start", type=float, default=0.6, help="first regenerated second")
     parser.add_argument("--end", type=float, default=1.8, help="second the regenerated range ends at")
     args = parser.parse_args()
-    audio = audio_io.load_audio(RECORDING.with_suffix(".flac"))
-    bundle = load_model(DEFAULT_MODEL_DIR)
-    features = features_for(bundle, audio, transcript=RECORDING.with_suffix(".txt").read_text().strip())
-    take = bundle.generate(audio, speech_features=features, seed=0)[0]
+    bundle, audio, features, take = recorded_take()
     fps = float(take["fps"])
     keep = np.ones(len(take["exp"]), bool)
     keep[int(round(args.start * fps)): int(round(args.end * fps))] = False
