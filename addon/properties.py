@@ -46,7 +46,7 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         items=(
             ("NONE", "None", "No style reference"),
             ("PRESET", "Preset", "A style that ships with the model"),
-            ("FILE", "Style File", "A style vector saved as .npy (128 values)"),
+            ("FILE", "Style File", "A style vector saved as .npy (as many values as the model's style vectors)"),
             ("ACTION", "From Rig", "The rig's current animation over a frame range"),
         ),
         default="NONE",

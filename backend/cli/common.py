@@ -44,7 +44,7 @@ def add_generation_arguments(parser):
     """Options shared by ``generate`` and ``batch`` (defaults are the protocol's)."""
     fields = protocol.PARAMS[protocol.Method.GENERATE]
     parser.add_argument("--style", default=None,
-                        help="none, a preset name of the model, a style vector .npy (128 values) or a motion clip "
+                        help="none, a preset name of the model, a style vector .npy (the model's style_dim values) or a motion clip "
                         ".npz in the model's expression space (default: none)")
     parser.add_argument("--shape", default=None, help="FLAME identity: .npy of 100 values or .npz with 'shape'")
     parser.add_argument("--audio-scale", type=float, default=None, help="audio guidance scale (default: the model's)")

@@ -73,7 +73,7 @@ class ModelBundle:
         return torch.autocast(self.device.type, dtype=self._autocast_dtype)
 
     def encode_style(self, motion: dict) -> np.ndarray:
-        """A motion clip (exp (T, 50), pose (T, 6), 25 fps, T >= 1) -> style vector (128,).
+        """A motion clip (exp (T, 50), pose (T, 6), 25 fps, T >= 1) -> style vector (style_dim,).
 
         Like the reference, the first ``n_frames`` (100) frames are encoded.
         """

@@ -45,7 +45,7 @@ class LoadedModel:
     stats: dict
     name: str
     expression_space: str = "flame"
-    presets: dict = field(default_factory=dict)  # name -> (np.ndarray (128,), description)
+    presets: dict = field(default_factory=dict)  # name -> (np.ndarray (style_dim,), description)
     sampling: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
 
 
