@@ -174,11 +174,12 @@ class Runner:
             return np.asarray(presets[spec["name"]][0], np.float32)
         if kind == "vector":
             dim = bundle.config.denoiser.style_dim
-            vector = np.asarray(spec["values"], np.float32) if "values" in spec else self._vector_file(spec["path"], dim)
-            if vector.shape != (dim,):
+            if "path" in spec:
+                return self._vector_file(spec["path"], dim)
+            if len(spec["values"]) != dim:
                 raise fail(ErrorCode.INVALID_STYLE, f"this model's style vectors have {dim} values, the style has "
-                           f"{vector.size}; take the vector from this model (encode_style or its presets)")
-            return vector
+                           f"{len(spec['values'])}; take the vector from this model (encode_style or its presets)")
+            return np.asarray(spec["values"], np.float32)
         vector = np.asarray(bundle.encode_style(self._clip_motion(spec)), np.float32)
         if not _within(vector, MAX_STYLE_VALUE):
             raise fail(ErrorCode.INVALID_STYLE, f"the style clip encodes to values outside -{MAX_STYLE_VALUE:g}.."

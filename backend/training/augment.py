@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..expression_spaces import ARKIT_CHANNELS
 from ..model.stats import EPS
 
 # Classifier-free guidance training (Ho & Salimans 2022) as the reference draws it:
@@ -115,8 +116,6 @@ class StyleEdits(nn.Module):
 
     def __init__(self, stats: dict, head_pose: bool, arkit: bool, rates: StyleEditRates | None = None):
         super().__init__()
-        from ..expression_spaces import ARKIT_CHANNELS
-
         self.rates = rates or StyleEditRates()
         self.head_pose, self.arkit = head_pose, arkit
         for key in ("exp_mean", "exp_std", "pose_mean", "pose_std"):

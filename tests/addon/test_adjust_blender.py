@@ -10,11 +10,7 @@ from backend.model.adjustments import Adjustments, apply_adjustments
 ADJUST = """
 rigs = importlib.import_module(PKG + ".addon.rigs")
 scene.render.fps = 25
-settings = scene.diffposetalk
-settings.audio_source = "FILE"
-settings.audio_file = str(write_wav(TMP / "line.wav", 2.0))
-settings.quality = "CUSTOM"
-settings.steps = ARGS["steps"]
+settings = use_audio_file(2.0, steps=ARGS["steps"])
 apply = generation.DIFFPOSETALK_OT_apply_adjustments
 # An artist's animation: a prop, and a shape-key Action on the face (pushed to the NLA by Generate).
 prop = bpy.data.objects.new("Prop", None)

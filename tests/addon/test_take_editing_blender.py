@@ -78,11 +78,7 @@ def test_regenerate_range_keeps_the_keys_outside_it(blender_addon, tiny_arkit_ch
 
 EDITABLE_KEYS = """
 scene.render.fps = 25
-settings = scene.diffposetalk
-settings.audio_source = "FILE"
-settings.audio_file = str(write_wav(TMP / "line.wav", 3.0))
-settings.quality = "CUSTOM"
-settings.steps = ARGS["steps"]
+settings = use_audio_file(3.0, steps=ARGS["steps"])
 settings.reduce_keys, settings.key_tolerance = True, ARGS["tolerance"]
 rig.select_set(True); bpy.context.view_layer.objects.active = rig
 assert generate() is None
