@@ -38,18 +38,23 @@ def add_arguments(parser):
     parser.add_argument("--start-from", type=Path,
                         help=f"fine-tune this trained model for {r.finetune_steps} steps (its style encoder and "
                         "normalization kept) instead of training from nothing; the shipped model was made so")
+    parser.add_argument("--finetune-steps", type=int, default=r.finetune_steps,
+                        help=f"steps of fine-tuning with --start-from (default: {r.finetune_steps}); 0 runs only the "
+                        "stages after training (presets, head prior, guidance, evaluation) on that model as it is")
 
 
 def _recipe(args) -> Recipe:
     return Recipe(clips=args.clips, speakers=args.speakers, style_steps=args.style_steps,
                   denoiser_steps=args.denoiser_steps, denoiser_batch=args.batch_size, width=args.width,
-                  layers=args.layers, eval_clips=args.eval_clips,
+                  layers=args.layers, eval_clips=args.eval_clips, finetune_steps=args.finetune_steps,
                   checkpoint_every=max(1, min(Recipe.checkpoint_every, args.denoiser_steps)))
 
 
 def run(args) -> int:
     from ..device import configure_threads
 
+    if args.finetune_steps < 0 or (args.finetune_steps == 0 and args.start_from is None):
+        raise SystemExit("--finetune-steps must be a positive number, or 0 together with --start-from")
     configure_threads(args.threads)
     summary = train_default(_recipe(args), args.work, args.out, args.report, args.corpus, args.real, args.device,
                             args.workers, args.start_from)

@@ -19,7 +19,8 @@ from .pipeline import KnownMotion, n_windows_for, sample_motion
 from .samplers import SAMPLERS, make_sampler
 from .sampling import resolve_sampling, resolve_scales
 from .schedule import CosineSchedule
-from .stats import load_stats, motion_to_vector, normalize, vector_to_motion
+from .head_prior import HeadMotionPrior, head_spread_of_style
+from .stats import HEAD_CHANNELS, load_stats, motion_to_vector, normalize, vector_to_motion
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -120,6 +121,19 @@ class ModelBundle:
                                            np.asarray(keep["pose"], np.float32)[:given], self.stats, self.head_pose)
         return KnownMotion(torch.from_numpy(vectors).to(self.device), torch.from_numpy(mask).to(self.device))
 
+    def _head_prior(self, style, n_variations: int) -> Optional[HeadMotionPrior]:
+        """The model's head-motion correction for this style (None when it has none): the
+        target spread is the style reference's, read from the statistics in its style
+        vector, or the model's default spread without a style."""
+        settings = self.sampling.get("head_prior")
+        if settings is None:
+            return None
+        d = self.config.denoiser
+        spread = np.asarray(settings["default_spread"], np.float32) if style is None else \
+            head_spread_of_style(style, d.motion_dim, d.statistics_dim)
+        target = torch.from_numpy(spread).to(self.device).expand(n_variations, -1)
+        return HeadMotionPrior(HEAD_CHANNELS, float(settings["smoothing_frames"]), target)
+
     def generate(
         self,
         audio: np.ndarray,
@@ -136,6 +150,7 @@ class ModelBundle:
         dynamic_threshold: float = 0.0,
         speech_features: Optional[np.ndarray] = None,
         keep: Optional[dict] = None,
+        head_prior: bool = True,
         progress: Optional[Callable] = None,
         cancelled: Optional[Callable[[], bool]] = None,
     ) -> list:
@@ -152,6 +167,8 @@ class ModelBundle:
         keep: frames of an existing motion to keep while the others are generated to join
         them (inpainting): ``exp`` (T, 50), ``pose`` (T, 6) at 25 fps and ``mask`` (T,) bool,
         True = keep; frame i is the audio's frame i, frames past T are generated.
+        head_prior: the model's head-motion correction (``head_prior``; models without
+        one ignore it); False shows the network's own head motion.
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -196,7 +213,8 @@ class ModelBundle:
                 self.model, feats.float(), n_frames, torch.from_numpy(person).to(self.device), style is not None,
                 noise, sampler=make_sampler(sampling.sampler, self.schedule), steps=sampling.steps,
                 audio_scale=sampling.audio_scale, style_scale=sampling.style_scale, guidance=guidance,
-                dynamic_threshold=dynamic_threshold, known=known, generator=generator, progress=progress, cancelled=cancelled,
+                dynamic_threshold=dynamic_threshold, known=known,
+                head_prior=self._head_prior(style, n_variations) if head_prior else None, generator=generator, progress=progress, cancelled=cancelled,
             )
         motions = []
         for v in vec.float().cpu().numpy():

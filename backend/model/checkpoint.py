@@ -22,6 +22,7 @@ from ..atomic_files import write_all_atomically
 from ..expression_spaces import SPACES
 from .config import ModelConfig
 from .errors import CheckpointError
+from .head_prior import check_settings as check_head_prior
 from .model import DiffPoseTalk, StyleEncoder
 from .samplers import SAMPLERS
 from .stats import STATS_NAME, check_stats, load_stats
@@ -188,4 +189,7 @@ def _read_meta(meta: dict, config: ModelConfig) -> tuple:
             raise ValueError(f"sampling.{key} must be a finite number >= 0, got {value!r}")
     if sampling["max_audio_seconds"] == 0:
         raise ValueError("sampling.max_audio_seconds must be over 0")
+    if sampling.get("head_prior") is not None:
+        d = config.denoiser
+        check_head_prior(sampling["head_prior"], d.head_pose, d.motion_dim, d.statistics_dim)
     return name, space, presets, sampling

@@ -84,6 +84,7 @@ def sample_motion(
     guidance: str = "incremental",
     dynamic_threshold: float = 0.0,
     known: Optional[KnownMotion] = None,
+    head_prior=None,
     generator: Optional[torch.Generator] = None,
     progress: Optional[Callable] = None,
     cancelled: Optional[Callable[[], bool]] = None,
@@ -97,7 +98,8 @@ def sample_motion(
     learned null style is used); noise (V, L, D): initial noise, reused for every window;
     sampler: a sampler object (``samplers.py``) on the model's schedule, run for ``steps``
     steps in every window; known: frames (of the n_frames) to keep, the rest is generated
-    to join them (None: generate every frame). Returns (V, n_frames, D).
+    to join them (None: generate every frame); head_prior: a ``head_prior.HeadMotionPrior``
+    that corrects every guided x0 prediction (None: none). Returns (V, n_frames, D).
     ``progress("denoise", window, n_windows, step, n_steps)`` after each step (windows
     counted among those sampled); ``cancelled()`` before each step raises ``Cancelled``.
     """
@@ -152,6 +154,8 @@ def sample_motion(
             if dynamic_threshold > 0:
                 pred = cfg_guidance.dynamic_threshold(pred, dynamic_threshold)
             x0 = cfg_guidance.guided(pred, has_style, audio_scale, style_scale, guidance)
+            if head_prior is not None:
+                x0 = head_prior(x0, None if start == 0 else prev_motion, n_valid)
             x = sampler.step(x0, t, x, generator).prev_sample
             if constrained:
                 x = _with_known(x, known_x0, window_keep, noise, sampler.schedule,

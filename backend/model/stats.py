@@ -54,6 +54,10 @@ def denormalize(x: np.ndarray, stats: dict, part: str) -> np.ndarray:
     return x * (stats[f"{part}_std"] + EPS) + stats[f"{part}_mean"]
 
 
+# Where the head rotation (axis-angle x, y, z) sits in a model vector with head pose.
+HEAD_CHANNELS = (50, 51, 52)
+
+
 def motion_to_vector(exp: np.ndarray, pose: np.ndarray, stats: dict, head_pose: bool) -> np.ndarray:
     """exp (T, 50), pose (T, 6) -> normalized model vector (T, 54 or 51), float32.
 

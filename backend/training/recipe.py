@@ -56,6 +56,10 @@ class Recipe:
     finetune_steps: int = 800
     finetune_lr: float = 5e-4
     finetune_warmup: int = 50
+    # The head prior's low-pass (model/head_prior.py), in frames: on the 4 validation
+    # speakers 5 gave their heads' speed (3.9 against 4.0 degrees/s) at their amplitude;
+    # 3 was too fast (5.1), 8 too slow (3.1).
+    head_smoothing_frames: float = 5.0
 
     def loss_weights(self):
         from .losses import LossWeights
@@ -87,15 +91,24 @@ def make_corpus(root: Path, recipe: Recipe, seed: int = 0):
     log.info("corpus: %s", summary)
 
 
-def add_presets(checkpoint: Path, corpus: Path, out: Path, sampling: dict):
-    """Copy the trained checkpoint to ``out`` with the named style presets and ``sampling``
-    (defaults such as the guidance scales) added."""
+def add_presets(checkpoint: Path, corpus: Path, out: Path, sampling: dict, head_smoothing_frames: float = 0.0):
+    """Copy the trained checkpoint to ``out`` with the named style presets, ``sampling``
+    (defaults such as the guidance scales) and, for a model with head pose and style
+    statistics, the head prior (``model/head_prior.py``: the neutral preset's head spread
+    when no style is given) added."""
     from ..model.checkpoint import load_checkpoint, save_checkpoint
+    from ..model.head_prior import head_spread_of_style
     from .presets import make_presets
 
     loaded = load_checkpoint(checkpoint)
-    loaded.presets = make_presets(loaded.style_encoder, corpus, loaded.stats, loaded.config.denoiser.head_pose)
+    d = loaded.config.denoiser
+    loaded.presets = make_presets(loaded.style_encoder, corpus, loaded.stats, d.head_pose)
     loaded.name = MODEL_NAME
+    if d.head_pose and d.statistics_dim:
+        neutral = loaded.presets["neutral"][0]
+        loaded.sampling["head_prior"] = {
+            "smoothing_frames": head_smoothing_frames,
+            "default_spread": head_spread_of_style(neutral, d.motion_dim, d.statistics_dim).round(5).tolist()}
     loaded.sampling.update(sampling)
     save_checkpoint(out, loaded)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
@@ -140,6 +153,10 @@ def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, los
         made = (f"`python -m backend train-default` (docs/training.md) on this machine's CPU: {data}, style encoder "
                 f"{recipe.style_steps} steps, denoiser {recipe.denoiser_steps} steps of batch {recipe.denoiser_batch} "
                 f"(width {recipe.width}, {recipe.layers} layers).")
+    elif recipe.finetune_steps == 0:
+        made = (f"`python -m backend train-default --start-from {start_from} --finetune-steps 0` (docs/training.md) "
+                "on this machine's CPU: that model's networks and style encoder as they are, with the stages after "
+                "training (presets, head prior, guidance, evaluation) run again.")
     else:
         made = (f"`python -m backend train-default --start-from {start_from}` (docs/training.md) on this machine's "
                 f"CPU: that model's networks and style encoder, fine-tuned on {data} for {recipe.finetune_steps} steps "
@@ -148,7 +165,8 @@ def training_summary(recipe: Recipe, corpus: Path, size: int, seconds: dict, los
         "- Made by " + made,
         "- Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()) + ".",
         f"- Model: {size / 2**20:.1f} MiB, loads in {load_s:.2f} s (torch already imported).",
-        "- Last logged denoiser losses (unweighted): " + ", ".join(f"{k} {v:.3g}" for k, v in losses.items()) + ".",
+        *(["- Last logged denoiser losses (unweighted): " + ", ".join(f"{k} {v:.3g}" for k, v in losses.items()) + "."]
+          if losses else []),
         "- Default guidance, chosen on the validation speakers (true phone times, 20 steps): the best style "
         "transfer (controlled references, `backend/evaluation/style_transfer.py`; 1 = every target reached) among "
         "the pairs within 0.02 of the best lip-sync score (the mean of the closure, open-vowel and rest rates); "
@@ -208,6 +226,34 @@ def _logged_losses(run: Path) -> dict:
     return torch.load(path, weights_only=True).get("losses", {}) if path.exists() else {}
 
 
+def _train_denoiser_stage(recipe: Recipe, work: Path, corpus: Path, config, style_encoder, steps: int, lr: float,
+                          warmup: int, device: str, workers: int, start_from: Path | None) -> tuple:
+    """Train (or fine-tune) the denoiser in ``work/denoiser``; -> (its checkpoint folder,
+    the last logged losses)."""
+    from .augment import StyleEditRates
+    from .loop import LoopConfig
+    from .stages import CHECKPOINT_DIR, train_denoiser
+
+    result = train_denoiser(corpus, work / "denoiser", config, style_encoder, LoopConfig(
+        steps=steps, batch_size=recipe.denoiser_batch, lr=lr, warmup=warmup,
+        log_every=25, checkpoint_every=min(recipe.checkpoint_every, steps), num_workers=workers, grad_clip=1.0,
+        decay=0.5),
+        device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices, weights=recipe.loss_weights(),
+        style_edits=StyleEditRates(), style_statistics=True, start_from=start_from)
+    return work / "denoiser" / CHECKPOINT_DIR, result.losses or _logged_losses(work / "denoiser")
+
+
+def set_sampling(model: Path, sampling: dict) -> int:
+    """Store ``sampling`` (defaults such as the guidance scales) in the model at ``model``;
+    -> the model's size in bytes."""
+    from ..model.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(model)
+    loaded.sampling.update(sampling)
+    save_checkpoint(model, loaded)
+    return sum(p.stat().st_size for p in model.iterdir() if p.is_file())
+
+
 def train_default(recipe: Recipe, work: Path, out: Path, report: Path, corpus: Path | None = None,
                   real: Path | None = None, device: str = "auto", workers: int = 1,
                   start_from: Path | None = None) -> dict:
@@ -220,9 +266,8 @@ def train_default(recipe: Recipe, work: Path, out: Path, report: Path, corpus: P
 
     from ..evaluation.evaluate import evaluate
     from ..speech.features import FEATURE_DIM
-    from .augment import StyleEditRates
     from .loop import LoopConfig
-    from .stages import CHECKPOINT_DIR, train_denoiser, train_style_encoder
+    from .stages import train_style_encoder
 
     generate = corpus is None
     corpus = corpus or work / "corpus"
@@ -252,22 +297,21 @@ def train_default(recipe: Recipe, work: Path, out: Path, report: Path, corpus: P
         trained = load_checkpoint(start_from)
         config, style_encoder = trained.config, trained.style_encoder
         steps, lr, warmup = recipe.finetune_steps, recipe.finetune_lr, recipe.finetune_warmup
-    result = train_denoiser(corpus, work / "denoiser", config, style_encoder, LoopConfig(
-        steps=steps, batch_size=recipe.denoiser_batch, lr=lr, warmup=warmup,
-        log_every=25, checkpoint_every=min(recipe.checkpoint_every, steps), num_workers=workers, grad_clip=1.0,
-        decay=0.5),
-        device, name=MODEL_NAME, loss_vertices=recipe.loss_vertices, weights=recipe.loss_weights(),
-        style_edits=StyleEditRates(), style_statistics=True, start_from=start_from)
-    lap("denoiser" if start_from is None else "fine-tuning")
-    checkpoint = work / "denoiser" / CHECKPOINT_DIR
-    chosen, guidance_table = choose_guidance(checkpoint, corpus, recipe.guidance_clips)
+    if steps == 0 and start_from is not None:
+        # Only the stages after training, on the given model's networks as they are.
+        checkpoint, losses = start_from, {}
+    else:
+        checkpoint, losses = _train_denoiser_stage(recipe, work, corpus, config, style_encoder, steps, lr, warmup,
+                                                   device, workers, start_from)
+        lap("denoiser" if start_from is None else "fine-tuning")
+    # The presets and the head prior first: the guidance is chosen on the model as it ships.
+    add_presets(checkpoint, corpus, out, {}, recipe.head_smoothing_frames)
+    chosen, guidance_table = choose_guidance(out, corpus, recipe.guidance_clips)
     lap("guidance")
-    size = add_presets(checkpoint, corpus, out, {"default_audio_scale": chosen.audio_scale,
-                                                 "default_style_scale": chosen.style_scale})
+    size = set_sampling(out, {"default_audio_scale": chosen.audio_scale, "default_style_scale": chosen.style_scale})
     evaluation = work / "evaluation"
     summary = evaluate(out, evaluation, corpus=corpus, split="test", real=real, clips=recipe.eval_clips)
     lap("evaluation")
-    losses = result.losses or _logged_losses(work / "denoiser")
     publish_report(evaluation, report, training_summary(recipe, corpus, size, seconds, losses, load_seconds(out),
                                                         guidance_table, start_from))
     add_style_section(out, corpus, report)
