@@ -310,7 +310,9 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
     """The rig's animation between two scene frames as a motion at ``fps`` (the inverse of ``write_motion``).
 
     Reads the active Actions (shape keys and bones; without one, the topmost take of ours on
-    the NLA); channels without curves hold their current values; bone poses are not read back. ``space`` (if given) must be the rig's expression space.
+    the NLA); channels without curves hold their current values; a bone rig's mapped
+    channels are read back from its posed bones (``rig_math.curves_to_motion``). ``space``
+    (if given) must be the rig's expression space.
     """
     spec, armature, meshes = rig_spec(rig, writing=False)
     if space is not None and space != spec.expression_space:
@@ -334,11 +336,37 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
                 curves.shape_keys[name] = _sample(existing.get((_key_path(name), 0)), frames, block.value)
     if armature is not None:
         existing = _existing_fcurves(armature)
+
+        def sampled(bone, prop, width):
+            current = getattr(armature.pose.bones[bone], prop)
+            return np.stack([_sample(existing.get((_bone_path(bone, prop), i)), frames, current[i])
+                             for i in range(width)], -1)
+
         for bone in {spec.head_bone, spec.jaw_bone} - {None}:
-            current = armature.pose.bones[bone].rotation_quaternion
-            curves.rotations[bone] = np.stack(
-                [_sample(existing.get((_bone_path(bone, "rotation_quaternion"), i)), frames, current[i]) for i in range(4)], -1)
+            curves.rotations[bone] = sampled(bone, "rotation_quaternion", 4)
+        for bone, channels in _posed_channels(spec).items():
+            if "location" in channels:
+                curves.locations[bone] = sampled(bone, "location", 3)
+            if "scale" in channels:
+                curves.scales[bone] = sampled(bone, "scale", 3)
+            if "rotation" in channels and bone not in curves.rotations:
+                prop = rig_math.rotation_property(armature.pose.bones[bone].rotation_mode)
+                values = sampled(bone, prop, 3 if prop == "rotation_euler" else 4)
+                if prop == "rotation_quaternion":
+                    curves.rotations[bone] = values
+                else:
+                    curves.other_rotations[bone] = (prop, values)
     return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)
+
+
+def _posed_channels(spec) -> dict:
+    """{bone: the channels ('location', 'rotation', 'scale') some pose of ``spec`` keys on it}."""
+    channels = {}
+    for bone_poses in spec.poses.values():
+        for bone, pose in bone_poses.items():
+            channels.setdefault(bone, set()).update(
+                name for name in ("location", "rotation", "scale") if getattr(pose, name) is not None)
+    return channels
 
 
 # ---------------------------------------------------------------------- several takes on one rig

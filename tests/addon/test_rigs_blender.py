@@ -191,6 +191,12 @@ for t in (0, 5, 11, 17, 23):
     jaw = rig.pose.bones["jaw"].rotation_quaternion
     errors["jaw_angle"] = max(errors["jaw_angle"], abs(jaw.angle - float(np.linalg.norm(motion["pose"][t, 3:]))))
 out["errors"] = errors
+# From Rig reads the posed bones back into the mapped channels.
+animation = importlib.import_module(PKG + ".addon.animation")
+read = animation.read_motion(rig, 1, 24, "arkit", fps=24)
+out["read_back"] = {"channels": float(max(abs(read["exp"][:, k] - motion["exp"][:, k]).max() for k in (0, 20))),
+                    "others": float(abs(np.delete(read["exp"], [0, 20], axis=1)).max()),
+                    "jaw": float(abs(read["pose"][:, 3:] - motion["pose"][:, 3:]).max())}
 out["modes"] = [rig.pose.bones[b].rotation_mode for b in ("lip.L", "lid.L", "jaw", "head")]
 out["paths"] = sorted({fc.data_path for fc in fcurves(rig)})
 nla = [s.action for t in rig.animation_data.nla_tracks for s in t.strips]
@@ -209,6 +215,9 @@ def test_a_bone_rig_is_posed_by_the_sum_of_its_mapped_poses(blender_addon):
     errors = out["errors"]
     assert errors["lip_location"] < 1e-6 and errors["lip_rotation"] < 1e-5, errors
     assert errors["lid"] < 1e-4 and errors["jaw_angle"] < 1e-4, errors
+    read = out["read_back"]
+    assert read["channels"] < 1e-4 and read["jaw"] < 1e-4, read
+    assert read["others"] == 0.0, "channels no pose maps read as rest"
     assert out["modes"] == ["XYZ", "QUATERNION", "QUATERNION", "QUATERNION"], "the Euler control stays Euler"
     assert out["paths"] == ['pose.bones["head"].rotation_quaternion', 'pose.bones["jaw"].rotation_quaternion',
                             'pose.bones["lid.L"].rotation_quaternion', 'pose.bones["lip.L"].location',
