@@ -421,7 +421,7 @@ def unregister():
 # ---------------------------------------------------------------------- operators
 
 class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
-    """Generate lip-sync, expressions and head motion for the selected rig from speech"""
+    """Generate lip-sync, expressions and head motion for the active rig from speech; other selected meshes with shape keys are keyed with it as one character"""
 
     bl_idname = "diffposetalk.generate"
     bl_label = "Generate Lip-Sync"
@@ -436,10 +436,16 @@ class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
         return None
 
     def execute(self, context):
+        # Meshes selected with the rig are part of its character from now on (its takes'
+        # edits and batches write them too), unless the job cannot start.
+        rig = context.object
+        before = rigs.character_meshes(rig)
+        rigs.set_character(rig, context.selected_objects)
         try:
-            params, job_context = build_request(context, context.object)
+            params, job_context = build_request(context, rig)
             service.submit(common.preferences(context), JOB_KIND, protocol.Method.GENERATE, params, job_context)
         except (GenerationError, service.NotReady) as exc:
+            rigs.set_character(rig, before)
             return fail(self, context, str(exc))
         tell(context, "Generating lip-sync...", report=False)
         return {"FINISHED"}
