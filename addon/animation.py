@@ -10,7 +10,8 @@ whoever made it, is pushed down first, a new take gets a new track on top, and a
 or a regenerated range of the same take replaces the strip on its track (keeping the
 strip's blend settings, which the animator may have changed). Keys are one per
 frame (linear), or with ``tolerance`` the fewest Bezier keys within it per curve
-(``core.key_reduction``), for animators to edit. Shape-key curves go to the Key datablock
+(``core.key_reduction``), for animators to edit; either way of the Keyframe type
+Generated, so that keys the artist inserts (type Keyframe) are told from the take's. Shape-key curves go to the Key datablock
 of every mesh of the character that has the shape key, bone curves to the armature object
 (an override's own data for linked characters). Blender 4.4+ gets slotted Actions (layer,
 keyframe strip, channelbag), 4.2 the legacy fcurves. Keys go in with
@@ -25,16 +26,18 @@ import numpy as np
 
 from ..backend.expression_spaces import EXPRESSION_DIM
 from ..backend.timebase import FPS
-from .core import key_reduction, rig_math
+from .core import key_reduction, rig_math, take_spans
 from .core.rig_detect import match_shape_keys
 from .rigs import RigError, action_curves, rig_objects, rig_spec
 
 OURS_PROP = "diffposetalk_take"
+SPANS_PROP = "diffposetalk_spans"   # on an Action of ours: {take: [[first, last], ...]} (core.take_spans)
 SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
 _INTERPOLATION = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items
 LINEAR = _INTERPOLATION["LINEAR"].value
 BEZIER = _INTERPOLATION["BEZIER"].value
 ALIGNED = bpy.types.Keyframe.bl_rna.properties["handle_left_type"].enum_items["ALIGNED"].value
+GENERATED = bpy.types.Keyframe.bl_rna.properties["type"].enum_items["GENERATED"].value
 
 
 @dataclass
@@ -204,6 +207,7 @@ def _write_curve(fcurves, path, index, frames, values, result, group=None, toler
             points.foreach_set(f"handle_{side}_type", np.full(n, ALIGNED, np.int32))
             points.foreach_set(f"handle_{side}", handles.astype(np.float32).ravel())
         result.max_error = max(result.max_error, reduced.max_error)
+    points.foreach_set("type", np.full(n, GENERATED, np.int32))
     result.keys += n
     # Keys are already sorted, so only the handles need computing (cheaper than update());
     # aligned handles that are aligned already stay where they are.
@@ -271,6 +275,9 @@ def write_motion(rig, motion: dict, frame_start: float, scene_fps: float, action
         result.pushed_down += [pushed] if pushed else []
     if not result.actions:
         raise RigError(f"{rig.name!r} has none of the shape keys or bones this motion drives")
+    for name in result.actions:
+        bpy.data.actions[name][SPANS_PROP] = take_spans.after_write({}, action_name, result.frame_start,
+                                                                    result.frame_end)
     result.action_name = result.actions[0]
     return result
 
@@ -303,7 +310,9 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
     """The rig's animation between two scene frames as a motion at ``fps`` (the inverse of ``write_motion``).
 
     Reads the active Actions (shape keys and bones; without one, the topmost take of ours on
-    the NLA); channels without curves hold their current values; bone poses are not read back. ``space`` (if given) must be the rig's expression space.
+    the NLA); channels without curves hold their current values; a bone rig's mapped
+    channels are read back from its posed bones (``rig_math.curves_to_motion``). ``space``
+    (if given) must be the rig's expression space.
     """
     spec, armature, meshes = rig_spec(rig, writing=False)
     if space is not None and space != spec.expression_space:
@@ -327,17 +336,53 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
                 curves.shape_keys[name] = _sample(existing.get((_key_path(name), 0)), frames, block.value)
     if armature is not None:
         existing = _existing_fcurves(armature)
+
+        def sampled(bone, prop, width):
+            current = getattr(armature.pose.bones[bone], prop)
+            return np.stack([_sample(existing.get((_bone_path(bone, prop), i)), frames, current[i])
+                             for i in range(width)], -1)
+
         for bone in {spec.head_bone, spec.jaw_bone} - {None}:
-            current = armature.pose.bones[bone].rotation_quaternion
-            curves.rotations[bone] = np.stack(
-                [_sample(existing.get((_bone_path(bone, "rotation_quaternion"), i)), frames, current[i]) for i in range(4)], -1)
+            curves.rotations[bone] = sampled(bone, "rotation_quaternion", 4)
+        for bone, channels in _posed_channels(spec).items():
+            if "location" in channels:
+                curves.locations[bone] = sampled(bone, "location", 3)
+            if "scale" in channels:
+                curves.scales[bone] = sampled(bone, "scale", 3)
+            if "rotation" in channels and bone not in curves.rotations:
+                prop = rig_math.rotation_property(armature.pose.bones[bone].rotation_mode)
+                values = sampled(bone, prop, 3 if prop == "rotation_euler" else 4)
+                if prop == "rotation_quaternion":
+                    curves.rotations[bone] = values
+                else:
+                    curves.other_rotations[bone] = (prop, values)
     return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)
+
+
+def _posed_channels(spec) -> dict:
+    """{bone: the channels ('location', 'rotation', 'scale') some pose of ``spec`` keys on it}."""
+    channels = {}
+    for bone_poses in spec.poses.values():
+        for bone, pose in bone_poses.items():
+            channels.setdefault(bone, set()).update(
+                name for name in ("location", "rotation", "scale") if getattr(pose, name) is not None)
+    return channels
 
 
 # ---------------------------------------------------------------------- several takes on one rig
 
 _KEY_FIELDS = (("co", 2, np.float32), ("handle_left", 2, np.float32), ("handle_right", 2, np.float32),
-               ("interpolation", 1, np.int32), ("handle_left_type", 1, np.int32), ("handle_right_type", 1, np.int32))
+               ("interpolation", 1, np.int32), ("handle_left_type", 1, np.int32), ("handle_right_type", 1, np.int32),
+               ("type", 1, np.int32))
+
+
+@dataclass
+class SavedKeys:
+    """What ``take_keys`` read: {(block name, data path, index): {field: array}} and, per
+    block, the spans of the takes in its Action ({take: intervals})."""
+
+    curves: dict = field(default_factory=dict)
+    spans: dict = field(default_factory=dict)
 
 
 def _animated_blocks(rig):
@@ -346,45 +391,54 @@ def _animated_blocks(rig):
     return blocks + ([armature] if armature is not None else [])
 
 
-def take_keys(rig) -> dict:
+def take_keys(rig) -> SavedKeys:
     """The keys of the Actions of ours on ``rig``, to put back with ``restore_keys`` after
-    another take was written: {(block name, data path, index): {field: array}}."""
-    saved = {}
+    another take (or the same one again) was written."""
+    saved = SavedKeys()
     for block in _animated_blocks(rig):
         action = block.animation_data.action if block.animation_data else None
         if action is None or not action.get(OURS_PROP):
             continue
+        recorded = action.get(SPANS_PROP)
+        saved.spans[block.name] = ({take: [list(interval) for interval in intervals]
+                                    for take, intervals in recorded.items()} if recorded else {})
         for (path, index), fcurve in _existing_fcurves(block).items():
             points = fcurve.keyframe_points
             fields = {}
             for name, width, dtype in _KEY_FIELDS:
                 fields[name] = np.empty(len(points) * width, dtype)
                 points.foreach_get(name, fields[name])
-            saved[(block.name, path, index)] = fields
+            saved.curves[(block.name, path, index)] = fields
     return saved
 
 
-def restore_keys(rig, saved: dict, frame_start: float, frame_end: float) -> None:
-    """Put keys from ``take_keys`` into the rig's Actions of ours again, except those between
-    ``frame_start`` and ``frame_end`` (the take written there wins)."""
+def restore_keys(rig, saved: SavedKeys, take: str, frame_start: float, frame_end: float) -> None:
+    """Put keys from ``take_keys`` into the rig's Actions of ours again, after ``take`` was
+    written between ``frame_start`` and ``frame_end``: none there (the take written there
+    wins), and none that ``take`` wrote before elsewhere (its strip was shortened or moved);
+    the other takes' keys and the artist's stay (``core.take_spans``)."""
     for block in _animated_blocks(rig):
         ad = block.animation_data
-        if ad is None or ad.action is None or not ad.action.get(OURS_PROP):
+        if ad is None or ad.action is None or not ad.action.get(OURS_PROP) or block.name not in saved.spans:
             continue
+        spans = saved.spans[block.name]
+        ad.action[SPANS_PROP] = take_spans.after_write(spans, take, frame_start, frame_end)
         existing = _existing_fcurves(block)
         fcurves = _fcurve_collection(ad.action, ad.action_slot if SLOTTED else None)
-        for (name, path, index), fields in saved.items():
-            frames = fields["co"][0::2]
-            keep = (frames < frame_start - 1e-3) | (frames > frame_end + 1e-3)
-            if name != block.name or not keep.any():
+        for (name, path, index), fields in saved.curves.items():
+            if name != block.name:
+                continue
+            keep = take_spans.kept_keys(fields["co"][0::2], fields["type"] == GENERATED, spans.get(take, []),
+                                        frame_start, frame_end)
+            if not keep.any():
                 continue
             fcurve = existing.get((path, index)) or fcurves.new(path, index=index)
             points = fcurve.keyframe_points
             old = len(points)
             points.add(int(keep.sum()))
-            for field, width, dtype in _KEY_FIELDS:
+            for field_name, width, dtype in _KEY_FIELDS:
                 values = np.empty(len(points) * width, dtype)
-                points.foreach_get(field, values)
-                values[old * width:] = fields[field].reshape(-1, width)[keep].ravel()
-                points.foreach_set(field, values)
+                points.foreach_get(field_name, values)
+                values[old * width:] = fields[field_name].reshape(-1, width)[keep].ravel()
+                points.foreach_set(field_name, values)
             fcurve.update()   # sorts the keys by frame

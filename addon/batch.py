@@ -5,7 +5,8 @@ Each strip goes onto its rig (the Rig set on the strip, else the active rig; see
 generate job as Generate Lip-Sync: the model loads once, and each finished strip is
 written (``generation.apply_job``) before the next is sent. A take replaces the rig's
 keys of ours over its strip's frames only: the keys of the rig's other strips (of this run
-or an earlier one) stay beside it, in one Action. Cancel stops the
+or an earlier one) and keys inserted by hand stay beside it, in one Action, and the keys
+the strip's earlier take wrote outside its frames now (a shortened or moved strip) go. Cancel stops the
 running strip and the rest; the takes written so far stay, the cancelled one writes
 nothing. The report (panel and info log) names every strip that got no take and why.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import bpy
 
 from ..backend import protocol
-from . import animation, audio, common, generation, rigs, service
+from . import audio, common, generation, rigs, service
 from .core.batch_plan import BatchRun, StripFacts, plan_batch
 from .core.jobs import CANCELLED
 from .reporting import Checked, fail, tell
@@ -107,20 +108,12 @@ def apply_batch_job(job):
     if RUN is None or RUN.finished:
         generation.apply_job(job)
         return
-    rig = bpy.data.objects.get(RUN.current.rig)
-    earlier = animation.take_keys(rig) if rig is not None else {}
     result = generation.apply_job(job)
     if job.state == CANCELLED:
         RUN.cancel()
     elif result is None:
         RUN.fail(context.window_manager.diffposetalk.message)
     else:
-        if earlier:
-            animation.restore_keys(rig, earlier, result.frame_start, result.frame_end)
-            try:
-                bpy.ops.ed.undo_push(message="Batch Lip-Sync")
-            except RuntimeError:
-                pass  # Blender refused it (e.g. while loading a file); the keys are written anyway
         RUN.done()
     _send_next(context)
 

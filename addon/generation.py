@@ -13,10 +13,16 @@ motion again, in milliseconds) and writes the result in its place, as Show Varia
 does. Each take keeps the settings the backend recorded (``settings`` of its motion,
 the adjustments also on its Actions as ``ADJUSTMENTS_PROP``). Nothing is written to the
 scene for a job that failed or was cancelled.
+
+Every write of the take also packs it into its scene (``PACKED_TAKE_PROP``, bytes of
+``Takes.to_bytes``), so it is saved with the ``.blend`` and is part of each undo step:
+opening the file, undo and redo read it back into ``TAKES`` (a file without one leaves no
+take), and a take of a reopened file is edited as in the session that made it.
 """
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -26,7 +32,7 @@ import numpy as np
 from ..backend import motion_io, protocol
 from . import animation, audio, common, rigs, service
 from .core.jobs import CANCELLED, DONE
-from .core.takes import Takes
+from .core.takes import PackedTakeError, Takes
 from .properties import QUALITY_STEPS
 from .reporting import Checked, fail, succeed, tell
 
@@ -36,10 +42,12 @@ JOB_KIND = "generate"
 REGENERATE_KIND = "regenerate"
 ADJUST_KIND = "adjust"
 ADJUSTMENTS_PROP = "diffposetalk_adjustments"
+PACKED_TAKE_PROP = "diffposetalk_packed_take"   # on the take's scene: the take, as bytes
 # Adjustments a FLAME model refuses (it has no channels of these regions).
 ARKIT_ONLY_ADJUSTMENTS = ("mouth_scale", "brow_scale", "eye_scale")
 BUSY = "A lip-sync job is running; wait for it or cancel it"
 TAKES = Takes()  # the last job's variations
+_packed = b""    # the bytes of TAKES last packed into the file or read from it
 
 
 class GenerationError(Exception):
@@ -193,7 +201,7 @@ def apply_job(job):
     try:
         result = _write(scene, rig, 0)
     except (rigs.RigError, ValueError) as exc:
-        TAKES.clear()
+        _unpack(_packed)   # the take before, still on its rig, stays the one to edit
         tell(context, f"Could not write the lip-sync to {rig.name!r}: {exc}", error=True)
         return None
     frames = len(motions[0]["exp"])
@@ -220,23 +228,71 @@ def _nla_layer(settings):
 
 
 def _write(scene, rig, index, keep_previous=False):
+    """Write variation ``index`` of the take onto ``rig``. As the rig's active Action it
+    takes in the keys of ours outside its frames (other takes', the artist's), but not its
+    own old ones (``animation.restore_keys``); as NLA strips it replaces its own strips."""
     settings = scene.diffposetalk
+    layer = _nla_layer(settings)
+    earlier = animation.take_keys(rig) if layer is None else None
     result = animation.write_motion(rig, TAKES.motion(index), TAKES.frame_start, TAKES.fps, TAKES.action_name,
                                     keep_previous=keep_previous,
                                     tolerance=settings.key_tolerance if settings.reduce_keys else None,
-                                    layer=_nla_layer(settings))
+                                    layer=layer)
+    if earlier is not None:
+        animation.restore_keys(rig, earlier, TAKES.action_name, result.frame_start, result.frame_end)
     TAKES.shown = index
     for name in result.actions:
         bpy.data.actions[name][ADJUSTMENTS_PROP] = take_adjustments(TAKES.motion(index))
     settings.take_rig = rig.name
     settings.take_frame_start = int(round(result.frame_start))
     settings.take_frame_end = int(round(result.frame_end))
+    keep_take_in_file()
     # Written outside an operator (from the timer), so the undo step is pushed here.
     try:
         bpy.ops.ed.undo_push(message="Generate Lip-Sync")
     except RuntimeError:
         log.debug("no undo step pushed (Blender refused it, e.g. while loading a file)")
     return result
+
+
+def keep_take_in_file():
+    """Pack ``TAKES`` into its scene (and out of any other), to be saved with the file."""
+    global _packed
+    for scene in bpy.data.scenes:
+        # Deleted first also where it is set again: Blender cuts bytes given to an existing
+        # property at their first NUL.
+        if PACKED_TAKE_PROP in scene:
+            del scene[PACKED_TAKE_PROP]
+    scene = bpy.data.scenes.get(TAKES.scene)
+    _packed = TAKES.to_bytes() if scene is not None and TAKES.count else b""
+    if _packed:
+        scene[PACKED_TAKE_PROP] = _packed
+
+
+@bpy.app.handlers.persistent
+def take_from_file(*_args):
+    """After a file was opened, or an undo or redo step: ``TAKES`` is the take packed in the
+    file as it is now (none when it holds none)."""
+    packed = next((bytes(scene[PACKED_TAKE_PROP]) for scene in bpy.data.scenes if PACKED_TAKE_PROP in scene), b"")
+    if packed != _packed:   # else, e.g. the undo of a hand key, the take is as it was
+        _unpack(packed)
+
+
+def _unpack(packed: bytes) -> None:
+    global TAKES, _packed
+    _packed = packed
+    started = time.perf_counter()
+    try:
+        TAKES = Takes.from_bytes(packed) if packed else Takes()
+    except PackedTakeError as exc:
+        TAKES = Takes()
+        log.warning("No take to edit: %s", exc)
+        return
+    log.debug("take of %d variation(s) read from the file (%d bytes) in %.1f ms", TAKES.count, len(packed),
+              1000 * (time.perf_counter() - started))
+
+
+_FILE_HANDLERS = (bpy.app.handlers.load_post, bpy.app.handlers.undo_post, bpy.app.handlers.redo_post)
 
 
 def show_variation(index):
@@ -261,6 +317,10 @@ def regenerate_request(first: int, last: int):
         seconds = TAKES.range_seconds(first, last)
     except ValueError as exc:
         raise GenerationError(str(exc)) from None
+    audio_file = Path(TAKES.request["audio"])
+    if not audio_file.is_file():   # e.g. a file opened on another machine
+        raise GenerationError(f"The take's audio is missing: {audio_file}; put it back there, or generate the "
+                              "take again")
     take_file = _shown_take_file()
     shown = TAKES.motion(TAKES.shown)
     params = dict(TAKES.request, output=_output_file(), n_variations=1,
@@ -345,18 +405,23 @@ def register():
     service.JOB_HANDLERS[JOB_KIND] = apply_job
     service.JOB_HANDLERS[REGENERATE_KIND] = apply_regenerated
     service.JOB_HANDLERS[ADJUST_KIND] = apply_adjusted
+    for handlers in _FILE_HANDLERS:
+        handlers.append(take_from_file)
 
 
 def unregister():
+    for handlers in _FILE_HANDLERS:
+        if take_from_file in handlers:
+            handlers.remove(take_from_file)
     for kind in (JOB_KIND, REGENERATE_KIND, ADJUST_KIND):
         service.JOB_HANDLERS.pop(kind, None)
-    TAKES.clear()
+    _unpack(b"")
 
 
 # ---------------------------------------------------------------------- operators
 
 class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
-    """Generate lip-sync, expressions and head motion for the selected rig from speech"""
+    """Generate lip-sync, expressions and head motion for the active rig from speech; other selected meshes with shape keys are keyed with it as one character"""
 
     bl_idname = "diffposetalk.generate"
     bl_label = "Generate Lip-Sync"
@@ -371,10 +436,16 @@ class DIFFPOSETALK_OT_generate(Checked, bpy.types.Operator):
         return None
 
     def execute(self, context):
+        # Meshes selected with the rig are part of its character from now on (its takes'
+        # edits and batches write them too), unless the job cannot start.
+        rig = context.object
+        before = rigs.character_meshes(rig)
+        rigs.set_character(rig, context.selected_objects)
         try:
-            params, job_context = build_request(context, context.object)
+            params, job_context = build_request(context, rig)
             service.submit(common.preferences(context), JOB_KIND, protocol.Method.GENERATE, params, job_context)
         except (GenerationError, service.NotReady) as exc:
+            rigs.set_character(rig, before)
             return fail(self, context, str(exc))
         tell(context, "Generating lip-sync...", report=False)
         return {"FINISHED"}
@@ -422,7 +493,7 @@ class _EditingTake(Checked):
         if service.SESSION.busy:
             return BUSY
         if TAKES.count == 0:
-            return f"There is no take in this session to {cls.verb}: generate lip-sync first"
+            return f"There is no take in this file to {cls.verb}: generate lip-sync first"
         return cls.not_ready(context)
 
     def execute(self, context):
@@ -503,7 +574,7 @@ class DIFFPOSETALK_OT_show_variation(_ChoosingVariation, bpy.types.Operator):
 
 
 class DIFFPOSETALK_OT_rewrite_keys(Checked, bpy.types.Operator):
-    """Write the take shown again with the current key settings: a key per frame, or reduced keys within the tolerance (the full-rate take is kept in the session)"""
+    """Write the take shown again with the current key settings: a key per frame, or reduced keys within the tolerance (the full-rate take is kept in the file)"""
 
     bl_idname = "diffposetalk.rewrite_keys"
     bl_label = "Rewrite Keys"
@@ -511,7 +582,7 @@ class DIFFPOSETALK_OT_rewrite_keys(Checked, bpy.types.Operator):
 
     @classmethod
     def disabled_reason(cls, context):
-        return None if TAKES.count else "There is no take in this session to rewrite: generate lip-sync first"
+        return None if TAKES.count else "There is no take in this file to rewrite: generate lip-sync first"
 
     def execute(self, context):
         try:
@@ -523,14 +594,16 @@ class DIFFPOSETALK_OT_rewrite_keys(Checked, bpy.types.Operator):
 
 
 class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
-    """Keep the variation shown and forget the others"""
+    """Keep the variation shown and forget the others (it can still be edited)"""
 
     bl_idname = "diffposetalk.keep_variation"
     bl_label = "Keep This Variation"
+    bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
         kept = TAKES.shown
-        TAKES.clear()
+        TAKES.keep_shown()
+        keep_take_in_file()
         return succeed(self, context, f"Kept variation {kept + 1}")
 
 

@@ -11,7 +11,9 @@ def _rig_line(obj):
     kind, _why_not = rigs.cached_rig_kind(obj)
     if kind is None:
         return f"{obj.name}: no face shape keys", "ERROR"
-    return f"{obj.name} ({kind})", "OUTLINER_OB_ARMATURE"
+    together = rigs.character_meshes(obj)
+    with_meshes = f" with {', '.join(mesh.name for mesh in together)}" if together else ""
+    return f"{obj.name} ({kind}){with_meshes}", "OUTLINER_OB_ARMATURE"
 
 
 class _LipSyncPanel:

@@ -32,6 +32,7 @@ from .core.rig_math import POSE_CORRECTIVES, bone_axes
 KIND_PROP = "diffposetalk_rig"               # "builtin" | "flame" on rigs we build
 JOINT_EXP_PROP = "diffposetalk_joint_exp_dirs"   # FLAME joint regressor x expression basis
 MAPPING_PROP = "diffposetalk_mapping"        # a custom mapping on a mesh object
+CHARACTER_PROP = "diffposetalk_character"    # on a rig's object: {"0": mesh, ...} selected with it
 BONE_LENGTH = 0.02
 PART_COLOURS = {
     "skin": (0.80, 0.57, 0.47, 1), "sclera": (0.92, 0.90, 0.87, 1), "iris": (0.20, 0.35, 0.55, 1),
@@ -217,8 +218,40 @@ def add_mouth_parts(rig, parts):
 
 def rig_objects(obj):
     """(armature or None, all its meshes, sorted by name) for the rig ``obj`` belongs to:
-    meshes parented to the armature or to ``obj`` (at any depth) and meshes whose Armature
-    modifier deforms with it."""
+    meshes parented to the armature or to ``obj`` (at any depth), meshes whose Armature
+    modifier deforms with it, and meshes selected together with it (``set_character``)."""
+    armature, meshes = _linked_objects(obj)
+    meshes = dict.fromkeys([*meshes, *character_meshes(obj)])
+    return armature, sorted(meshes, key=lambda m: m.name)
+
+
+def character_meshes(obj) -> list:
+    """The meshes ``set_character`` recorded on ``obj`` that are still in the file."""
+    recorded = obj.get(CHARACTER_PROP)
+    if not recorded:
+        return []
+    return [mesh for mesh in recorded.values() if isinstance(mesh, bpy.types.Object) and mesh.type == "MESH"]
+
+
+def set_character(obj, selected) -> list:
+    """Record the meshes of ``selected`` that have shape keys and are not linked to ``obj``
+    by parent or armature as part of its character (saved with the file; nothing for none
+    of them); returns them. Linked data keeps what it has (the file cannot change it)."""
+    if obj.library is not None:
+        return character_meshes(obj)
+    linked = set(_linked_objects(obj)[1]) | {obj}
+    others = sorted((o for o in selected if o.type == "MESH" and o.data.shape_keys is not None and o not in linked),
+                    key=lambda m: m.name)
+    if others:
+        obj[CHARACTER_PROP] = {str(i): mesh for i, mesh in enumerate(others)}
+    elif CHARACTER_PROP in obj:
+        del obj[CHARACTER_PROP]
+    _kinds.clear()
+    return others
+
+
+def _linked_objects(obj):
+    """(armature or None, {meshes}) that belong to ``obj``'s rig by parent or armature."""
     armature = obj if obj.type == "ARMATURE" else None
     if armature is None and obj.parent is not None and obj.parent.type == "ARMATURE":
         armature = obj.parent
@@ -230,7 +263,7 @@ def rig_objects(obj):
         meshes.update(child for child in armature.children_recursive if child.type == "MESH")
         meshes.update(other for other in bpy.data.objects if other.type == "MESH" and any(
             m.type == "ARMATURE" and m.object == armature for m in other.modifiers))
-    return armature, sorted(meshes, key=lambda m: m.name)
+    return armature, meshes
 
 
 def get_custom_mapping(obj):

@@ -16,6 +16,11 @@ channels, where the rest pose is location 0, no rotation, scale 1):
 
 Only the channels a pose keys are driven: a bone that only some poses rotate gets rotation
 curves and nothing else, so the rest of the rig stays the animator's.
+
+``solve_weights`` is the inverse, for reading a posed rig back (From Rig): the pose
+weights that give the bones' channels, by least squares over the poses' deltas from the
+rest (exact where the poses move the bones independently, as they do when each was keyed
+for its own shape).
 """
 from __future__ import annotations
 
@@ -100,3 +105,35 @@ def matrix_to_euler(m: np.ndarray, order: str) -> np.ndarray:
     angles[:, i] = np.arctan2(sign * m[:, k, j], m[:, k, k])
     angles[:, k] = np.arctan2(sign * m[:, j, i], m[:, i, i])
     return np.unwrap(angles, axis=0)
+
+
+def matrix_to_rotation_vector(m: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotations -> (T, 3) rotation vectors (angles below pi)."""
+    m = np.asarray(m, np.float64)
+    skew = np.stack([m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1)
+    angle = np.arccos(np.clip((np.trace(m, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0))
+    sine = np.sin(angle)
+    factor = np.where(sine > 1e-9, angle / np.maximum(2.0 * sine, 1e-12), 0.5)
+    return skew * factor[:, None]
+
+
+def solve_weights(poses: dict, tracks: dict, n_frames: int) -> dict:
+    """{pose name: (T,) weight} whose ``combine`` comes closest (least squares) to the
+    observed ``tracks`` ({bone: BoneTrack}; a channel missing there counts as at rest)."""
+    names = list(poses)
+    if not names:
+        return {}
+    columns, observed = [], []
+    for bone in sorted({bone for pose in poses.values() for bone in pose}):
+        track = tracks.get(bone, BoneTrack())
+        for channel, rest in (("location", 0.0), ("rotation", 0.0), ("scale", 1.0)):
+            deltas = [getattr(poses[name].get(bone, BonePose()), channel) for name in names]
+            if all(delta is None for delta in deltas):
+                continue
+            columns.append(np.stack([np.zeros(3) if d is None else np.asarray(d, np.float64) - rest for d in deltas], 1))
+            value = getattr(track, channel)
+            observed.append(np.zeros((n_frames, 3)) if value is None else np.asarray(value, np.float64) - rest)
+    deltas = np.concatenate(columns, 0)              # (channels, poses)
+    values = np.concatenate(observed, 1).T           # (channels, T)
+    weights, *_ = np.linalg.lstsq(deltas, values, rcond=None)
+    return {name: weights[i] for i, name in enumerate(names)}

@@ -5,8 +5,9 @@ A motion (``exp`` (T, 50), ``pose`` (T, 6) head then jaw axis-angle in FLAME's f
 values, bone-local rotation quaternions (w, x, y, z), FLAME pose-corrective values, for
 FLAME rigs the small bone offsets that stand in for FLAME's expression-dependent joints,
 and for bone rigs driven through poses the bones' combined poses (``core.pose_blend``).
-``curves_to_motion`` is the exact inverse on the values written (poses excepted: a pose
-rig is read back as its head and jaw only).
+``curves_to_motion`` is the exact inverse on the values written; a pose rig's channels
+come back through ``pose_blend.solve_weights`` (exact where its poses move the bones
+independently; of channels that share a pose, the first one mapped gets its weight).
 
 Frames: FLAME's frame is Y up, face +Z; Blender's world is Z up, face -Y, so a FLAME
 vector v is ``C @ v`` in the world with C = a +90 degree turn about X. A bone whose rest
@@ -83,6 +84,13 @@ def quaternions(rotvec: np.ndarray) -> np.ndarray:
     quat = axis_angle_to_quat(rotvec)
     flips = np.cumsum(np.concatenate([[0], (quat[1:] * quat[:-1]).sum(-1) < 0]))
     return quat * np.where(flips % 2, -1.0, 1.0)[:, None]
+
+
+def rotation_property(mode: str) -> str:
+    """The pose-bone property that holds a rotation in ``mode``."""
+    if mode in pose_blend.EULER_ORDERS:
+        return "rotation_euler"
+    return "rotation_axis_angle" if mode == "AXIS_ANGLE" else "rotation_quaternion"
 
 
 def rotation_curves(rotvec: np.ndarray, mode: str):
@@ -194,9 +202,55 @@ def curves_to_motion(curves: Curves, spec: RigSpec, n_exp: int, fps: float) -> d
     elif spec.jaw_shape_key and spec.jaw_shape_key[0] in curves.shape_keys:
         name, radians = spec.jaw_shape_key
         pose[:, 3] = np.asarray(curves.shape_keys[name]) * radians
+    if spec.poses:
+        _pose_channels_from_curves(curves, spec, exp, pose)
     return {
         "exp": exp.astype(np.float32),
         "pose": pose.astype(np.float32),
         "fps": float(fps),
         "expression_space": spec.expression_space,
     }
+
+
+def _rotation_vectors(prop: str, values: np.ndarray) -> np.ndarray:
+    """A posed bone's rotation curves ((T, 3 or 4) in ``prop``) as rotation vectors (T, 3)."""
+    values = np.asarray(values, np.float64)
+    if prop == "rotation_quaternion":
+        return quat_to_axis_angle(values)
+    if prop == "rotation_axis_angle":
+        axis = values[:, 1:] / np.maximum(np.linalg.norm(values[:, 1:], axis=-1, keepdims=True), 1e-12)
+        return axis * values[:, :1]
+    raise ValueError(f"unknown rotation property {prop!r}")
+
+
+def _pose_channels_from_curves(curves: Curves, spec: RigSpec, exp: np.ndarray, pose: np.ndarray) -> None:
+    """Fill ``exp`` (and the jaw opening of ``pose``) from the posed bones' curves: the pose
+    weights that give them, each pose's weight to the first channel mapped to it."""
+    n = len(curves.frames)
+    tracks = {}
+    posed = {bone for bone_poses in spec.poses.values() for bone in bone_poses}
+    for bone in posed:
+        track = tracks.setdefault(bone, pose_blend.BoneTrack())
+        if bone in curves.locations:
+            track.location = np.asarray(curves.locations[bone], np.float64)
+        if bone in curves.scales:
+            track.scale = np.asarray(curves.scales[bone], np.float64)
+        if bone in curves.other_rotations:
+            prop, values = curves.other_rotations[bone]
+            if prop == "rotation_euler":
+                track.rotation = pose_blend.matrix_to_rotation_vector(
+                    pose_blend.euler_to_matrix(values, spec.rotation_modes.get(bone, "XYZ")))
+            else:
+                track.rotation = _rotation_vectors(prop, values)
+        elif bone in curves.rotations:
+            track.rotation = _rotation_vectors("rotation_quaternion", curves.rotations[bone])
+    weights = pose_blend.solve_weights(spec.poses, tracks, n)
+    claimed = set()
+    for k, targets in sorted(spec.pose_channels.items()):
+        name, scale = next(((name, scale) for name, scale in targets if name in weights and scale), (None, 0))
+        if name is not None and name not in claimed and k < exp.shape[1]:
+            exp[:, k] = weights[name] / scale
+            claimed.add(name)
+    if spec.jaw_pose and spec.jaw_pose[0] in weights and spec.jaw_pose[0] not in claimed and spec.jaw_pose[1]:
+        name, per_radian = spec.jaw_pose
+        pose[:, 3] = weights[name] / per_radian

@@ -1,14 +1,35 @@
-"""The variations of the last generation, kept in memory to switch between them (no bpy).
+"""The variations of the last generation, kept to switch between them and to edit them (no bpy).
 
 One ``Takes`` lives for the add-on's session: a finished job fills it, Show Variation reads
 a motion from it, Regenerate Range adds the edited motion to it as another variation, Keep
-This Variation empties it. Scene and rig are kept by name, so a
+This Variation keeps only the shown one. Scene and rig are kept by name, so a
 take whose rig was deleted is recognised as gone.
+
+``to_bytes`` packs the take (every variation's raw and adjusted motion, its settings, the
+request that made it, where it lies in the scene) into one compressed ``.npz`` byte string
+that the add-on keeps in the ``.blend``; ``from_bytes`` reads it back, so a take of a
+reopened file can be edited as in the session that made it. The backend needs nothing but
+the take file the add-on writes from it (the protocol's ``keep`` and ``adjust_take``).
 """
 from __future__ import annotations
 
+import io
+import json
 import uuid
+import zipfile
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...backend.motion_io import RAW_KEYS, MotionFileError, check_motion, raw_motion
+
+# The layout of ``to_bytes``; a file from a later add-on with another layout is refused.
+PACKED_FORMAT = 1
+_HEADER = "take"
+
+
+class PackedTakeError(ValueError):
+    """Packed take bytes that cannot be read back; the message says what to do."""
 
 
 @dataclass
@@ -63,3 +84,77 @@ class Takes:
     def clear(self) -> None:
         self.motions = []
         self.shown = self.edits = 0
+
+    def keep_shown(self) -> None:
+        """Only the shown variation stays (as variation 1), still editable."""
+        self.motions = [self.motion(self.shown)]
+        self.shown = 0
+
+    def to_bytes(self) -> bytes:
+        """The take as a compressed ``.npz`` (float32 arrays, as the backend wrote them, and
+        a JSON header); a variation whose adjustments left the motion as the model made it
+        stores it once."""
+        arrays, variations = {}, []
+        for k, motion in enumerate(self.motions):
+            exp, pose = np.asarray(motion["exp"], np.float32), np.asarray(motion["pose"], np.float32)
+            arrays[f"{k}.exp"], arrays[f"{k}.pose"] = exp, pose
+            if motion.get("shape") is not None:
+                arrays[f"{k}.shape"] = np.asarray(motion["shape"], np.float32)
+            if "raw_exp" not in motion:
+                raw = "none"
+            elif np.array_equal(motion["raw_exp"], exp) and np.array_equal(motion["raw_pose"], pose):
+                raw = "same"
+            else:
+                raw = "stored"
+                arrays.update({f"{k}.{key}": np.asarray(motion[key], np.float32) for key in RAW_KEYS})
+            variations.append({"fps": float(motion["fps"]), "expression_space": motion["expression_space"],
+                               "settings": motion.get("settings"), "raw": raw})
+        header = {"format": PACKED_FORMAT, "scene": self.scene, "rig": self.rig, "frame_start": self.frame_start,
+                  "fps": self.fps, "action_name": self.action_name, "request": self.request, "shown": self.shown,
+                  "edits": self.edits, "take_id": self.take_id, "variations": variations}
+        arrays[_HEADER] = np.str_(json.dumps(header, sort_keys=True, allow_nan=False))
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Takes":
+        """The take ``to_bytes`` packed; raises PackedTakeError for bytes that are not one."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as packed:
+                arrays = {key: packed[key] for key in packed.files}
+            header = json.loads(str(arrays[_HEADER]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise PackedTakeError(f"the take kept in the file is damaged ({exc}); generate it again") from None
+        if header.get("format") != PACKED_FORMAT:
+            raise PackedTakeError(f"the take kept in the file has layout {header.get('format')!r}, this add-on "
+                                  f"reads {PACKED_FORMAT}; update the add-on or generate the take again")
+        try:
+            motions = [_unpacked(arrays, k, variation) for k, variation in enumerate(header["variations"])]
+            takes = cls(motions=motions, scene=header["scene"], rig=header["rig"],
+                        frame_start=float(header["frame_start"]), fps=float(header["fps"]),
+                        action_name=header["action_name"], request=dict(header["request"]),
+                        shown=int(header["shown"]), edits=int(header["edits"]), take_id=header["take_id"])
+        except (KeyError, TypeError, ValueError) as exc:   # MotionFileError is a ValueError
+            raise PackedTakeError(f"the take kept in the file is damaged ({exc}); generate it again") from None
+        if not 0 <= takes.shown < max(takes.count, 1):
+            raise PackedTakeError(f"the take kept in the file shows variation {takes.shown + 1} of {takes.count}; "
+                                  "generate it again")
+        return takes
+
+
+def _unpacked(arrays: dict, k: int, variation: dict) -> dict:
+    motion = {"exp": arrays[f"{k}.exp"], "pose": arrays[f"{k}.pose"], "fps": float(variation["fps"]),
+              "expression_space": variation["expression_space"]}
+    if f"{k}.shape" in arrays:
+        motion["shape"] = arrays[f"{k}.shape"]
+    if variation["raw"] == "stored":
+        motion.update({key: arrays[f"{k}.{key}"] for key in RAW_KEYS})
+        check_motion(raw_motion(motion), f"variation {k + 1} (its raw motion)")
+        if motion["raw_exp"].shape != motion["exp"].shape:
+            raise MotionFileError(f"variation {k + 1}: its raw and adjusted motion differ in length")
+    elif variation["raw"] == "same":
+        motion.update(raw_exp=motion["exp"].copy(), raw_pose=motion["pose"].copy())
+    if variation.get("settings") is not None:
+        motion["settings"] = variation["settings"]
+    return check_motion(motion, f"variation {k + 1}")

@@ -154,7 +154,7 @@ def test_generate_on_a_sound_strip_with_variations(blender_addon):
     assert any("line01" in name for name in state["actions"]), state["actions"]
     assert state["actions_after_switch"] == state["actions"], "switching replaces our Action, adds none"
     assert state["differ"]
-    assert state["kept"] == [0, "Kept variation 3"]
+    assert state["kept"] == [1, "Kept variation 3"], "the kept variation stays editable"
 
 
 def test_every_error_leaves_the_scene_unchanged(blender_addon, tmp_path):

@@ -80,7 +80,7 @@ result(out)
 @pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_apply_adjustments_rewrites_the_takes_keys_and_nothing_else(blender_addon, tiny_arkit_checkpoint):
     out = blender_addon(ADJUST, backend="real", rig=True, checkpoint=tiny_arkit_checkpoint, steps=4)
-    assert out["no_take"] == "There is no take in this session to adjust: generate lip-sync first"
+    assert out["no_take"] == "There is no take in this file to adjust: generate lip-sync first"
     assert "has these adjustments already" in out["unchanged_values"] and out["ready"] is None
     assert out["offset_message"].startswith("Adjusted variation 1 (lip sync offset +2)"), out["offset_message"]
     assert out["same_curves"] and out["frames_same"]

@@ -218,7 +218,7 @@ def test_another_take_keeps_the_rigs_keys_outside_its_frames(blender_addon):
         before = {(fc.data_path, fc.array_index): keys(fc).tolist() for fc in fcurves(ann)}
         saved = animation.take_keys(ann)
         result_ = animation.write_motion(ann, second, 15, 25.0, "second")   # overlaps frames 15-20
-        animation.restore_keys(ann, saved, result_.frame_start, result_.frame_end)
+        animation.restore_keys(ann, saved, "second", result_.frame_start, result_.frame_end)
         after = {(fc.data_path, fc.array_index): keys(fc).tolist() for fc in fcurves(ann)}
         scene.frame_set(5)
         result({"before": [[k[0], k[1], v] for k, v in before.items()], "after": [[k[0], k[1], v] for k, v in after.items()],
@@ -233,3 +233,57 @@ def test_another_take_keeps_the_rigs_keys_outside_its_frames(blender_addon):
         assert np.array_equal(after[curve][len(kept):, 0], np.arange(15.0, 25.0)), "the new take over its own frames"
     assert out["frames"][0] == 1 and out["frames"][-1] == 24
     assert len(out["actions"]) == 2, "one Action on the armature, one on the head's shape keys"
+
+
+SHORTENED = """
+scene.render.fps = 25
+animation = importlib.import_module(PKG + ".addon.animation")
+line = add_strip(write_wav(TMP / "line.wav", 2.0), frame_start=1, name="line")          # frames 1-50
+other = add_strip(write_wav(TMP / "other.wav", 1.0), frame_start=100, name="other")     # frames 100-124
+for strip in (line, other):
+    strip.diffposetalk_rig = ann
+scene.diffposetalk.quality, scene.diffposetalk.steps = "CUSTOM", 4
+assert batch_error() is None
+drain(timeout=600)
+out = {"first": wm.diffposetalk.message, "frames_first": keyed_frames(ann)}
+head = next(m for m in ann.children if m.type == "MESH" and m.data.shape_keys is not None)
+key = head.data.shape_keys
+out["types"] = sorted({p.type for fc in fcurves(key) + fcurves(ann) for p in fc.keyframe_points})
+# Hand keys in the Action of ours: one between two of the take's frames, beyond the end the
+# strip will have, and one where no take ever was.
+jaw = key.key_blocks["jawOpen"]
+for frame, value in ((40.5, 0.9), (80, 0.7)):
+    jaw.value = value
+    jaw.keyframe_insert("value", frame=frame)
+# The artist's own Action on a prop.
+prop = bpy.data.objects.new("Prop", None); scene.collection.objects.link(prop)
+prop.keyframe_insert("location", frame=30)
+line.frame_final_end = 26                      # now plays frames 1-25
+assert batch_error() is None
+drain(timeout=600)
+out["second"] = wm.diffposetalk.message
+out["frames_second"] = keyed_frames(ann)
+jaw_curve = next(fc for fc in fcurves(key) if fc.data_path == 'key_blocks["jawOpen"].value')
+out["hand"] = [[p.co[0], p.co[1], p.type] for p in jaw_curve.keyframe_points if p.type != "GENERATED"]
+out["generated_between"] = sorted({p.co[0] for fc in fcurves(key) + fcurves(ann) for p in fc.keyframe_points
+                                   if p.type == "GENERATED" and 25 < p.co[0] < 100})
+out["spans"] = {a.name: {t: [list(i) for i in v] for t, v in a[animation.SPANS_PROP].items()}
+                for a in bpy.data.actions if a.get(animation.OURS_PROP) and a.users}
+out["prop"] = [keys(fc).tolist() for fc in fcurves(prop)]
+result(out)
+"""
+
+
+@pytest.mark.slow
+def test_a_shortened_strip_batched_again_leaves_no_old_keys_and_the_hand_keys(blender_addon, tiny_arkit_checkpoint):
+    out = blender_addon(in_scene(SHORTENED), backend="real", checkpoint=tiny_arkit_checkpoint)
+    assert out["first"].startswith("Batch: 2 of 2 strips written"), out["first"]
+    assert out["frames_first"] == list(range(1, 51)) + list(range(100, 125))
+    assert out["types"] == ["GENERATED"], "the take's keys are Generated keys"
+    assert out["second"].startswith("Batch: 2 of 2 strips written"), out["second"]
+    assert out["generated_between"] == [], "no key of the longer take is left beyond the strip's new end"
+    assert out["frames_second"] == list(range(1, 26)) + [40, 80] + list(range(100, 125)), "40.5 rounds to 40"
+    assert out["hand"] == [[40.5, pytest.approx(0.9), "KEYFRAME"], [80.0, pytest.approx(0.7), "KEYFRAME"]]
+    assert out["prop"] == [[[30.0, 0.0]]] * 3, "the artist's Action is untouched"
+    for spans in out["spans"].values():
+        assert spans == {"line lip-sync": [[1.0, 25.0]], "other lip-sync": [[100.0, 124.0]]}, out["spans"]

@@ -1,5 +1,6 @@
-"""Bone rigs driven through poses, without Blender: the additive combination, the mapping
-text's pose lines, detection of pose rigs and their head and jaw bones."""
+"""Bone rigs driven through poses, without Blender: the additive combination and its
+inverse (reading a posed rig back), the mapping text's pose lines, detection of pose rigs
+and their head and jaw bones."""
 import numpy as np
 import pytest
 
@@ -128,6 +129,38 @@ def test_motion_to_curves_combines_the_poses_per_frame_and_keeps_euler_bones_eul
     assert np.allclose(curves.rotations["brow.T.L"][:, 1], np.sin(0.5 * 0.1 * 0.5 * exp[:, brow]))
     assert "jaw_master" in curves.rotations, "the jaw bone follows the model's jaw rotation"
     assert not curves.shape_keys
+
+
+def test_pose_weights_come_back_from_the_combined_bones():
+    w = {"smile": np.array([0.0, 0.7, 1.2, -0.3]), "funnel": np.array([1.0, 0.4, -0.5, 0.2])}
+    tracks = pose_blend.combine({"smile": SMILE, "funnel": FUNNEL}, w, 4)
+    solved = pose_blend.solve_weights({"smile": SMILE, "funnel": FUNNEL}, tracks, 4)
+    assert set(solved) == {"smile", "funnel"}
+    for name in w:
+        assert np.allclose(solved[name], w[name], atol=1e-12), name
+    at_rest = pose_blend.solve_weights({"smile": SMILE}, {}, 2)
+    assert np.allclose(at_rest["smile"], 0), "bones without curves are at rest"
+
+
+def test_rotation_vectors_come_back_from_matrices():
+    rotvec = np.array([[0.1, -0.2, 0.3], [0.0, 0.0, 0.0], [1.0, 0.5, -2.0], [0.0, 3.0, 0.0]])
+    assert np.allclose(pose_blend.matrix_to_rotation_vector(rodrigues(rotvec)), rotvec, atol=1e-9)
+
+
+def test_a_pose_rig_reads_back_every_mapped_channel():
+    lips = {"lip.T.L": BonePose(location=np.array([0.0, 0.01, 0.0]), rotation=np.array([0.0, 0.0, 0.2]))}
+    brows = {"brow.T.L": BonePose(rotation=np.array([0.1, 0.0, 0.0])), "lip.T.L": BonePose(rotation=np.array([0.1, 0, 0]))}
+    spec = detect_rig(_pose_facts({"mouthSmileLeft": ("smile", 1.0), "browInnerUp": ("brows", 0.5)},
+                                  {"smile": lips, "brows": brows}))
+    rng = np.random.default_rng(1)
+    exp = np.zeros((6, 50))
+    smile, brow = spaces.ARKIT_CHANNELS.index("mouthSmileLeft"), spaces.ARKIT_CHANNELS.index("browInnerUp")
+    exp[:, smile], exp[:, brow] = rng.uniform(0, 1, 6), rng.uniform(0, 1.5, 6)
+    pose = np.column_stack([rng.normal(0, 0.05, (6, 3)), rng.uniform(0, 0.3, 6), np.zeros((6, 2))])
+    motion = {"exp": exp, "pose": pose, "fps": 25.0, "expression_space": "arkit"}
+    back = rig_math.curves_to_motion(rig_math.motion_to_curves(motion, spec, 1, 25.0), spec, 50, 25.0)
+    assert np.allclose(back["exp"], exp, atol=1e-5), "the mapped channels, the Euler bone's included"
+    assert np.allclose(back["pose"], pose, atol=1e-5), "head and jaw from their bones"
 
 
 def test_shape_keys_are_matched_per_mesh_ignoring_case_and_prefixes():

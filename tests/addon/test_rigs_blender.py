@@ -191,6 +191,12 @@ for t in (0, 5, 11, 17, 23):
     jaw = rig.pose.bones["jaw"].rotation_quaternion
     errors["jaw_angle"] = max(errors["jaw_angle"], abs(jaw.angle - float(np.linalg.norm(motion["pose"][t, 3:]))))
 out["errors"] = errors
+# From Rig reads the posed bones back into the mapped channels.
+animation = importlib.import_module(PKG + ".addon.animation")
+read = animation.read_motion(rig, 1, 24, "arkit", fps=24)
+out["read_back"] = {"channels": float(max(abs(read["exp"][:, k] - motion["exp"][:, k]).max() for k in (0, 20))),
+                    "others": float(abs(np.delete(read["exp"], [0, 20], axis=1)).max()),
+                    "jaw": float(abs(read["pose"][:, 3:] - motion["pose"][:, 3:]).max())}
 out["modes"] = [rig.pose.bones[b].rotation_mode for b in ("lip.L", "lid.L", "jaw", "head")]
 out["paths"] = sorted({fc.data_path for fc in fcurves(rig)})
 nla = [s.action for t in rig.animation_data.nla_tracks for s in t.strips]
@@ -209,6 +215,9 @@ def test_a_bone_rig_is_posed_by_the_sum_of_its_mapped_poses(blender_addon):
     errors = out["errors"]
     assert errors["lip_location"] < 1e-6 and errors["lip_rotation"] < 1e-5, errors
     assert errors["lid"] < 1e-4 and errors["jaw_angle"] < 1e-4, errors
+    read = out["read_back"]
+    assert read["channels"] < 1e-4 and read["jaw"] < 1e-4, read
+    assert read["others"] == 0.0, "channels no pose maps read as rest"
     assert out["modes"] == ["XYZ", "QUATERNION", "QUATERNION", "QUATERNION"], "the Euler control stays Euler"
     assert out["paths"] == ['pose.bones["head"].rotation_quaternion', 'pose.bones["jaw"].rotation_quaternion',
                             'pose.bones["lid.L"].rotation_quaternion', 'pose.bones["lip.L"].location',
@@ -305,3 +314,71 @@ def test_a_linked_character_is_animated_through_its_overrides_on_all_its_meshes(
     assert len(keyed["Head local"]) == 30, "every ARKit key of the head, jawOpen included"
     assert all(not paths for name, paths in keyed.items() if name.endswith("linked")), "nothing on linked data"
     assert out["rig_keyed"] == [['pose.bones["head"].rotation_quaternion'], True]
+
+
+SELECTED_TOGETHER = """
+rigs = importlib.import_module(PKG + ".addon.rigs")
+panels = importlib.import_module(PKG + ".addon.panels")
+channels = importlib.import_module(PKG + ".backend.expression_spaces").ARKIT_CHANNELS
+scene.render.fps = 25
+
+
+def mesh_with_keys(name, keys, x):
+    mesh = bpy.data.meshes.new(name); mesh.from_pydata([(x, 0, 0), (x + 1, 0, 0), (x, 1, 0)], [], [(0, 1, 2)])
+    obj = bpy.data.objects.new(name, mesh); scene.collection.objects.link(obj)
+    for key in ("Basis", *keys):
+        obj.shape_key_add(name=key)
+    return obj
+
+
+# Neither mesh has enough ARKit shape keys to be a face on its own (20); together they have 33.
+face = mesh_with_keys("Face", [*channels[14:32], "jawOpen"], 0)      # jaw and mouth
+eyes = mesh_with_keys("Eyes", channels[0:14], 3)                    # lids and gaze
+prop = mesh_with_keys("Prop", ["Bend"], 6)                          # not a face: never keyed
+select_only(face)
+out = {"alone": generate()}
+eyes.select_set(True); prop.select_set(True)
+use_audio_file(1.0, steps=ARGS["steps"])
+assert generate() is None
+drain(timeout=600)
+out["message"] = wm.diffposetalk.message
+out["line"] = panels._rig_line(face)[0]
+
+
+def keyed(obj):
+    return sorted(fc.data_path for fc in fcurves(obj.data.shape_keys))
+
+
+out["keyed"] = {o.name: keyed(o) for o in (face, eyes, prop)}
+blink = channels.index("eyeBlinkLeft")
+curve = next(fc for fc in fcurves(eyes.data.shape_keys) if fc.data_path == 'key_blocks["eyeBlinkLeft"].value')
+out["blink_error"] = float(abs(keys(curve)[:, 1] - generation.TAKES.motion(0)["exp"][:, blink]).max())
+# Later, with only the face selected, Apply Adjustments still writes the whole character.
+select_only(face)
+scene.diffposetalk.lip_sync_offset = 2
+before = keys(curve)
+bpy.ops.diffposetalk.apply_adjustments()
+drain(timeout=300)
+curve = next(fc for fc in fcurves(eyes.data.shape_keys) if fc.data_path == 'key_blocks["eyeBlinkLeft"].value')
+out["shifted"] = float(abs(keys(curve)[2:, 1] - before[:-2, 1]).max())
+# The character is saved with the file.
+path = str(TMP / "character.blend")
+bpy.ops.wm.save_as_mainfile(filepath=path)
+bpy.ops.wm.open_mainfile(filepath=path)
+out["reopened"] = [m.name for m in rigs.character_meshes(bpy.data.objects["Face"])]
+result(out)
+"""
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_meshes_selected_together_are_one_character(blender_addon, tiny_arkit_checkpoint):
+    out = blender_addon(SELECTED_TOGETHER, backend="real", checkpoint=tiny_arkit_checkpoint, steps=4)
+    assert "Face" in out["alone"], out["alone"]
+    assert out["message"].startswith("Lip-sync: 25 frames on 'Face'"), out["message"]
+    assert "shape keys on Eyes 14" in out["message"] and "Face 19" in out["message"], out["message"]
+    assert out["line"] == "Face (arkit) with Eyes, Prop", "every selected mesh with shape keys joins the character"
+    assert len(out["keyed"]["Face"]) == 19 and len(out["keyed"]["Eyes"]) == 14
+    assert out["keyed"]["Prop"] == [], "a mesh without the model's shape keys gets none"
+    assert out["blink_error"] < 1e-6
+    assert out["shifted"] < 1e-6, "the adjusted take went onto the eyes too"
+    assert out["reopened"] == ["Eyes", "Prop"]

@@ -1,8 +1,12 @@
-"""The take's variations and the range of it to regenerate (bpy-free core)."""
+"""The take's variations, the range of it to regenerate, and the take packed into bytes
+for the .blend (bpy-free core)."""
+import io
+import json
+
 import numpy as np
 import pytest
 
-from diffposetalk.addon.core.takes import Takes
+from diffposetalk.addon.core.takes import PackedTakeError, Takes
 
 
 def take(frames=48, frame_start=11, fps=24.0):
@@ -37,3 +41,58 @@ def test_a_regenerated_take_is_another_variation_and_a_new_take_starts_over():
     assert takes.count == 2 and takes.edits == 1 and takes.shown == 0
     takes.replace([takes.motion(1)], scene="Scene", rig="head", frame_start=1, fps=25.0, action_name="b", request={})
     assert takes.count == 1 and takes.edits == 0
+
+
+def test_a_packed_take_comes_back_whole():
+    takes = take()
+    rng = np.random.default_rng(0)
+    adjusted = {"exp": rng.normal(size=(48, 50)).astype(np.float32), "pose": rng.normal(size=(48, 6)).astype(np.float32),
+                "raw_exp": rng.normal(size=(48, 50)).astype(np.float32),
+                "raw_pose": rng.normal(size=(48, 6)).astype(np.float32), "fps": 24.0, "expression_space": "arkit",
+                "shape": np.zeros(100, np.float32), "settings": {"jaw_scale": 1.5, "seed": 3}}
+    neutral = {**adjusted, "raw_exp": adjusted["exp"].copy(), "raw_pose": adjusted["pose"].copy(), "settings": {}}
+    takes.motions = [adjusted, neutral]
+    takes.add({"exp": adjusted["exp"], "pose": adjusted["pose"], "fps": 24.0, "expression_space": "arkit"})
+    takes.shown = 2
+    packed = takes.to_bytes()
+    back = Takes.from_bytes(packed)
+    assert (back.scene, back.rig, back.frame_start, back.fps, back.action_name, back.request, back.shown,
+            back.edits, back.take_id) == (takes.scene, takes.rig, 11.0, 24.0, "a", {"seed": 3}, 2, 1, takes.take_id)
+    for old, new in zip(takes.motions, back.motions):
+        assert set(new) == set(old)
+        for key, value in old.items():
+            if isinstance(value, np.ndarray):
+                assert new[key].dtype == np.float32 and np.array_equal(new[key], value), key
+            else:
+                assert new[key] == value, key
+    # A variation whose raw motion is its motion stores it once.
+    assert len(packed) < len(Takes(motions=[adjusted, adjusted, adjusted]).to_bytes())
+
+
+@pytest.mark.parametrize("spoil, needle", [
+    (lambda data: data[: len(data) // 2], "damaged"),
+    (lambda data: b"not a take", "damaged"),
+])
+def test_damaged_packed_bytes_say_what_to_do(spoil, needle):
+    with pytest.raises(PackedTakeError) as info:
+        Takes.from_bytes(spoil(still_take().to_bytes()))
+    assert needle in str(info.value) and "generate it again" in str(info.value)
+
+
+def still_take():
+    takes = take()
+    takes.motions = [{"exp": np.zeros((4, 50), np.float32), "pose": np.zeros((4, 6), np.float32), "fps": 25.0,
+                      "expression_space": "arkit"}]
+    return takes
+
+
+def test_a_take_of_another_layout_is_refused():
+    packed = still_take().to_bytes()
+    with np.load(io.BytesIO(packed)) as data:
+        arrays = {key: data[key] for key in data.files}
+    header = json.loads(str(arrays["take"]))
+    arrays["take"] = np.str_(json.dumps({**header, "format": 99}))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with pytest.raises(PackedTakeError, match="layout 99, this add-on reads 1; update the add-on"):
+        Takes.from_bytes(buffer.getvalue())
