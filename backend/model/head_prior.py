@@ -64,35 +64,44 @@ class HeadMotionPrior:
     target_spread: Optional[torch.Tensor]  # (V or 1, C) normalized units; None = keep the amplitude
     blend_frames: float = 12.0
 
-    def __call__(self, x0: torch.Tensor, context: Optional[torch.Tensor], n_valid: int) -> torch.Tensor:
+    def __call__(self, x0: torch.Tensor, context: Optional[torch.Tensor], n_valid: int,
+                 known: Optional[tuple] = None) -> torch.Tensor:
         """x0 (V, L, D) a window's prediction; context (V, P, D) the motion before it, or
-        None at a clip's start; n_valid the window's real frames (the rest is padding)."""
+        None at a clip's start; n_valid the window's real frames (the rest is padding);
+        known: (motion (V, L, D), keep (L,) bool) of an inpainting window. There the kept
+        frames' head replaces the prediction's before the low-pass, which then carries the
+        new frames into them, and the amplitude is left to the kept frames around them."""
         head = x0[:, :, list(self.channels)]
         before = None if context is None else context[:, :, list(self.channels)].to(head.dtype)
+        if known is not None:
+            known_motion, keep = known
+            head = torch.where(keep[None, :, None], known_motion[:, :, list(self.channels)].to(head.dtype), head)
         head = _smooth(head, before, self.smoothing_frames)
-        if self.target_spread is not None:
-            head = self._match_spread(head, n_valid, before)
+        if self.target_spread is not None and known is None:
+            head = self._match_spread(head, n_valid)
+        head = self._join(head, before)
         out = x0.clone()
         out[:, :, list(self.channels)] = head
         return out
 
-    def _match_spread(self, head, n_valid: int, before):
+    def _match_spread(self, head, n_valid: int):
         valid = head[:, :n_valid]
         mean = valid.mean(dim=1, keepdim=True)
         spread = valid.std(dim=1, unbiased=False, keepdim=True)
         gain = (self.target_spread.to(head.dtype).unsqueeze(1) / spread.clamp(min=1e-6)).clamp(max=MAX_GAIN)
-        scaled = mean + (head - mean) * gain
+        return mean + (head - mean) * gain
+
+    def _join(self, head, before):
+        """From the context's own course (its last frame and velocity, carried on) into
+        ``head``, with zero slope at both ends (smoothstep): the prediction need not start
+        where the context ends, and this way no step or kink shows where windows meet."""
         if before is None or before.shape[1] < 2 or self.blend_frames <= 0:
-            return scaled
-        # From the context's own course (its last frame and velocity, carried on) into the
-        # scaled motion, with zero slope at both ends (smoothstep): the raw prediction need
-        # not start where the context ends, and this way no step or kink shows where
-        # windows meet.
+            return head
         t = torch.arange(1, head.shape[1] + 1, dtype=head.dtype, device=head.device).view(1, -1, 1)
         course = before[:, -1:] + (before[:, -1:] - before[:, -2:-1]) * t
         u = ((t - 1) / self.blend_frames).clamp(max=1.0)
         weight = u * u * (3.0 - 2.0 * u)
-        return course + weight * (scaled - course)
+        return course + weight * (head - course)
 
 
 def _smooth(head, before, sigma: float):

@@ -155,7 +155,8 @@ def sample_motion(
                 pred = cfg_guidance.dynamic_threshold(pred, dynamic_threshold)
             x0 = cfg_guidance.guided(pred, has_style, audio_scale, style_scale, guidance)
             if head_prior is not None:
-                x0 = head_prior(x0, None if start == 0 else prev_motion, n_valid)
+                x0 = head_prior(x0, None if start == 0 else prev_motion, n_valid,
+                                (known_x0, window_keep) if constrained else None)
             x = sampler.step(x0, t, x, generator).prev_sample
             if constrained:
                 x = _with_known(x, known_x0, window_keep, noise, sampler.schedule,
