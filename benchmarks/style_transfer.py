@@ -16,6 +16,9 @@ generated from the clips' true phone times so that the recognizer plays no part:
 2. Held-out speakers as references: each property of the reference and of the output
    (another speaker's speech), their correlation across speakers and the mean ratio.
 3. The presets on one clip: each property, and the head motion without a style.
+4. Head motion (``--speakers`` held-out speakers, each output under its speaker's own
+   reference and without a style): amplitude, RMS frequency and acceleration of the head
+   rotation, with the model's head prior and with the network alone.
 """
 from __future__ import annotations
 
@@ -77,6 +80,39 @@ def presets_table(bundle, corpus, split, seconds) -> str:
     return "\n".join(lines)
 
 
+def head_rhythm(pose) -> tuple:
+    """(RMS head rotation in degrees within 4 s windows, RMS frequency in Hz =
+    sqrt(mean v^2 / mean x^2) / 2 pi about the mean, RMS acceleration in degrees/frame^2)."""
+    from backend.evaluation.style_transfer import head_motion_deg
+    from backend.timebase import FPS
+
+    rotation = np.degrees(np.asarray(pose)[:, :3])
+    rotation = rotation - rotation.mean(axis=0)
+    velocity = np.diff(rotation, axis=0) * FPS
+    hz = np.sqrt((velocity ** 2).sum(-1).mean() / max((rotation ** 2).sum(-1).mean(), 1e-12)) / (2 * np.pi)
+    return head_motion_deg(pose), float(hz), float(np.sqrt((np.diff(rotation, 2, axis=0) ** 2).sum(-1).mean()))
+
+
+def head_table(bundle, corpus, split, speakers, seconds) -> str:
+    from backend.evaluation.style_transfer import TrueSpeech, held_out_references
+
+    rows = {name: [] for name in ("references", "own reference, head prior", "own reference, network alone",
+                                  "no style, head prior", "no style, network alone")}
+    for reference_record, target_record in held_out_references(corpus, split, speakers):
+        reference = TrueSpeech(bundle, corpus, reference_record, seconds).truth
+        target = TrueSpeech(bundle, corpus, target_record, seconds)
+        style = bundle.encode_style(reference)
+        rows["references"].append(head_rhythm(reference["pose"]))
+        for prior, label in ((True, "head prior"), (False, "network alone")):
+            rows[f"own reference, {label}"].append(head_rhythm(target.generate(style, head_prior=prior)["pose"]))
+            rows[f"no style, {label}"].append(head_rhythm(target.generate(None, head_prior=prior)["pose"]))
+    lines = ["| head of | degrees RMS | RMS frequency, Hz | acceleration, degrees/frame^2 |", "|---|---|---|---|"]
+    for name, values in rows.items():
+        deg, hz, acc = np.mean(values, axis=0)
+        lines.append(f"| {name} | {deg:.2f} | {hz:.2f} | {acc:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "backend" / "models" / "default")
@@ -100,6 +136,7 @@ def main(argv=None) -> int:
     print(speakers_table(bundle, args.corpus, ["val", args.split] if args.split != "val" else ["val"], args.seconds),
           "\n")
     print(presets_table(bundle, args.corpus, args.split, args.seconds), "\n")
+    print(head_table(bundle, args.corpus, args.split, args.speakers, args.seconds), "\n")
     print(f"time {time.monotonic() - started:.0f} s")
     return 0
 
