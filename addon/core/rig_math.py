@@ -177,6 +177,22 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
     return curves
 
 
+def channels_read(curves: Curves, spec: RigSpec, n_exp: int) -> tuple:
+    """(exp (n_exp,) bool, pose (6,) bool): the motion's channels that ``curves_to_motion``
+    takes from ``curves``; the others come out as zeros, not as the rig shows them."""
+    exp = np.zeros(n_exp, bool)
+    for k, targets in spec.channels.items():
+        if k < n_exp:
+            exp[k] = any(name in curves.shape_keys and scale for name, scale in targets)
+    pose = np.zeros(6, bool)
+    pose[:3] = spec.head_bone in curves.rotations
+    if spec.jaw_bone in curves.rotations:
+        pose[3:] = True
+    elif spec.jaw_shape_key and spec.jaw_shape_key[0] in curves.shape_keys:
+        pose[3] = True  # a jaw shape key opens the jaw about one axis only
+    return exp, pose
+
+
 def curves_to_motion(curves: Curves, spec: RigSpec, n_exp: int, fps: float) -> dict:
     """The motion that ``motion_to_curves`` turned into ``curves`` (values sampled at its frames)."""
     n = len(curves.frames)

@@ -192,6 +192,8 @@ def test_generate_from_every_format(loaded_service, audio, tmp_path, name):
     assert abs(frames - result["duration"] * 25) <= 1
     settings = json.loads(str(motion["settings"]))
     assert settings["model"] == "tiny-service" and settings["sampler"] == "ddim" and settings["steps"] == 4
+    # A model that reads audio features has no speech front-end, so no timed words.
+    assert settings["speech"] is None and settings["words"] == [] and result["settings"]["words"] == []
     progress = [e["data"] for e in events if e["type"] == protocol.EVENT and e["event"] == EventName.PROGRESS]
     assert progress and all(e["id"] == job for e in events)
     stages = [p["stage"] for p in progress]
