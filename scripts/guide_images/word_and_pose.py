@@ -1,16 +1,17 @@
 """The user guide's pictures of Range from Word and Keep Pose: docs/images/guide/regenerate_word.png
 and docs/images/guide/keep_pose.png.
 
-    .venv/bin/python scripts/guide_images/word_and_pose.py [--out-dir DIR] [--word 6] [--frame 60] [--blend 6]
+    .venv/bin/python scripts/guide_images/word_and_pose.py [--out-dir DIR] [--word 3] [--frame 60] [--blend 6]
 
 Runs what the add-on asks of the backend, through the service's own ``Runner`` and the
 add-on's bpy-free take code (``addon/core/takes.py``), on the recording of
 ``recorded_take.py`` (assets/real_speech/austen_0870 with its transcript, the shipped model,
 25 fps, seed 0):
 
-- regenerate_word.png: the built-in head's mouth opening (mm) over the take; grey the take,
+- regenerate_word.png: the built-in head's mouth opening (mm) from a second before word
+  --word to a second after it; grey the take,
   blue after regenerating word --word (the sand band: its frames, from the timed words the
-  backend returned), seed 1.
+  backend returned, as Range from Word sets them), seed 1.
 - keep_pose.png: mouthSmileLeft around frame --frame, where a hand-keyed pose (both smiles
   +0.4, browInnerUp +0.4 over the take's values) is kept; grey the take, blue after Keep
   Pose with --blend frames on each side, orange the same without the blend (the model's new
@@ -45,7 +46,7 @@ HAND_POSE = {"mouthSmileLeft": 0.4, "mouthSmileRight": 0.4, "browInnerUp": 0.4} 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "images" / "guide")
-    parser.add_argument("--word", type=int, default=6, help="which word to regenerate (0 = the first)")
+    parser.add_argument("--word", type=int, default=3, help="which word to regenerate (0 = the first)")
     parser.add_argument("--frame", type=int, default=60, help="the take's frame (0 = its first) that holds the pose")
     parser.add_argument("--blend", type=int, default=6, help="Pose Blend: frames on each side generated again")
     args = parser.parse_args()
@@ -62,11 +63,12 @@ def main():
 
     try:
         take = generate("take")
-        word = take["settings"]["words"][args.word]
-        regenerated = generate("word", seed=1, keep={"take": str(folder / "take.npz"),
-                                                      "regenerate": [word["start"], word["end"]]})
         takes = Takes()
         takes.replace([take], scene="", rig="", frame_start=0, fps=FPS, action_name="", request={})
+        word = takes.words()[args.word]
+        first, last = takes.word_frames(args.word)  # Range from Word, Word Margin 0
+        regenerated = generate("word", seed=1, keep={"take": str(folder / "take.npz"),
+                                                      "regenerate": takes.range_seconds(first, last)})
         exp, pose = take["exp"][args.frame].copy(), take["pose"][args.frame]
         for name, change in HAND_POSE.items():
             exp[ARKIT_CHANNELS.index(name)] += change
@@ -79,14 +81,14 @@ def main():
     finally:
         runner.close()
     seconds = np.arange(len(take["exp"])) / FPS
-    first, last = takes.word_frames(args.word)
     head = eval_head(load_head())
     before, after = opening_mm(head, take), opening_mm(head, regenerated)
-    plot = LinePlot(x_range=(0.0, float(seconds[-1])), y_range=(0.0, float(max(before.max(), after.max())) * 1.05),
-                    size=(720, 240))
+    shown = slice(max(first - 25, 0), last + 26)  # a second on each side of the word
+    plot = LinePlot(x_range=(float(seconds[shown][0]), float(seconds[shown][-1])),
+                    y_range=(0.0, float(max(before[shown].max(), after[shown].max())) * 1.05), size=(720, 240))
     plot.span(first / FPS, (last + 1) / FPS, "sand", f"the frames of {word['word']!r}")
-    plot.curve(seconds, before, "grey", "the take")
-    plot.curve(seconds, after, "blue", "after Range from Word and Regenerate Range")
+    plot.curve(seconds[shown], before[shown], "grey", "the take")
+    plot.curve(seconds[shown], after[shown], "blue", "after Range from Word and Regenerate Range")
     plot.save(args.out_dir / "regenerate_word.png")
     inside = np.zeros(len(before), bool)
     inside[first:last + 1] = True
