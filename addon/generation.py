@@ -10,8 +10,8 @@ protocol's ``keep``); Range from Word sets that range to a word of the take (its
 words, ``settings.words``). Keep Pose sends the shown variation with the rig's pose on
 the current frame written in, to keep that frame and generate the frames around it again
 (``keep.frames`` with ``keep.blend``). Either result becomes another variation, written as
-a new Action, and the Action it replaces (with any hand keys) is kept in the file. Apply Adjustments sends the shown variation
-back with the Adjust panel's values (``adjust_take``: the backend adjusts the take's raw
+a new Action, and the Action it replaces (with any hand keys) is kept in the file. Apply
+Adjustments sends the shown variation back with the Adjust panel's values (``adjust_take``: the backend adjusts the take's raw
 motion again, in milliseconds) and writes the result in its place, as Show Variation
 does. Each take keeps the settings the backend recorded (``settings`` of its motion,
 the adjustments also on its Actions as ``ADJUSTMENTS_PROP``). Nothing is written to the
@@ -267,8 +267,7 @@ def regenerate_request(first: int, last: int):
         raise GenerationError(str(exc)) from None
     take_file = _shown_take_file()
     shown = TAKES.motion(TAKES.shown)
-    params = dict(TAKES.request, output=_output_file(), n_variations=1,
-                  seed=(TAKES.request.get("seed", 0) + 1 + TAKES.edits) % 2**32,  # new frames, not the old ones
+    params = dict(TAKES.request, output=_output_file(), n_variations=1, seed=TAKES.edit_seed(),
                   keep={"take": str(take_file), "regenerate": seconds},
                   **take_adjustments(shown))  # the new variation looks like the one it edits
     job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file),
@@ -303,8 +302,7 @@ def keep_pose_request(context, frame: int, blend: int):
     neutral = {name: field.default for name, field in protocol.ADJUSTMENTS.items()}
     take_file = common.user_dir("takes") / f"{uuid.uuid4().hex}_take.npz"
     motion_io.save_motion(take_file, posed, {**(shown.get("settings") or {}), **neutral})
-    params = dict(TAKES.request, output=_output_file(), n_variations=1,
-                  seed=(TAKES.request.get("seed", 0) + 1 + TAKES.edits) % 2**32,
+    params = dict(TAKES.request, output=_output_file(), n_variations=1, seed=TAKES.edit_seed(),
                   keep={"take": str(take_file), "frames": keep, "blend": blend}, **neutral)
     baked = describe_adjustments(take_adjustments(shown))
     done = f"Kept the pose of frame {frame}" + ("" if baked == "no adjustments" else f" ({baked} baked in)")
@@ -481,6 +479,15 @@ class _EditingTake(Checked):
         return {"FINISHED"}
 
 
+def _refusal(check, *args) -> str | None:
+    """What the ValueError of ``check(*args)`` says (what to change), or None when it passes."""
+    try:
+        check(*args)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
     """Generate the frames From-To of the take shown again, joining the motion kept around them; the result is a new variation and the take before stays"""
 
@@ -492,11 +499,7 @@ class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
     @classmethod
     def not_ready(cls, context):
         settings = context.scene.diffposetalk
-        try:
-            TAKES.range_seconds(settings.regenerate_frame_start, settings.regenerate_frame_end)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return _refusal(TAKES.range_seconds, settings.regenerate_frame_start, settings.regenerate_frame_end)
 
     def edit_request(self, context):
         settings = context.scene.diffposetalk
@@ -539,11 +542,7 @@ class DIFFPOSETALK_OT_keep_pose(_EditingTake, bpy.types.Operator):
     def not_ready(cls, context):
         if bpy.data.objects.get(TAKES.rig) is None:
             return "The rig of this take is gone"
-        try:
-            TAKES.take_frame(context.scene.frame_current)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return _refusal(TAKES.take_frame, context.scene.frame_current)
 
     def edit_request(self, context):
         scene = context.scene

@@ -25,7 +25,7 @@ class Takes:
     action_name: str = ""
     request: dict = field(default_factory=dict)  # the generate parameters that made the take
     shown: int = 0            # the variation written to the rig
-    edits: int = 0            # ranges regenerated since the take was made (each its own seed)
+    edits: int = 0            # ranges regenerated and poses kept since the take was made (each its own seed)
     take_id: str = ""         # names the take's NLA strips, so that its variations replace only them
 
     @property
@@ -45,6 +45,11 @@ class Takes:
         self.motions.append(motion)
         self.edits += 1
         return self.count - 1
+
+    def edit_seed(self) -> int:
+        """The seed of the next edit of this take: another one each time, so that an edit
+        gives new frames, not those of the take or of the edit before."""
+        return (self.request.get("seed", 0) + 1 + self.edits) % 2**32
 
     def range_seconds(self, first: int, last: int) -> list:
         """Scene frames ``first`` to ``last`` (both included) of the shown variation as

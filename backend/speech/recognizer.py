@@ -21,6 +21,10 @@ and fit; last, the phone loop's answer is used, so there is always a result.
 Words are pronounced by pocketsphinx's English dictionary, or by espeak-ng: for words it
 lacks, and for every word of a language other than English (a multilingual Whisper model
 says which), in that language's phonemes mapped onto the phone set.
+
+An alignment that is kept also says where each of its words lies (``ChunkResult.timed_words``,
+``Recognition.timed_words``): the take's timed words of the protocol (``settings.words``).
+A chunk left to the phone loop has none.
 """
 from __future__ import annotations
 
