@@ -134,6 +134,7 @@ result(out)
 """
 
 
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
 def test_range_from_word_regenerates_exactly_that_word(blender_addon):
     needs_default_model()
     word = 6  # "leisure"

@@ -36,6 +36,7 @@ def test_hello_is_first_and_describes_the_service(service):
     assert data["limits"]["max_style_value"] == protocol.MAX_STYLE_VALUE
     assert data["limits"]["max_region_scale"] == protocol.MAX_REGION_SCALE
     assert data["limits"]["max_lip_sync_offset_frames"] == protocol.MAX_LIP_SYNC_OFFSET_FRAMES
+    assert data["limits"]["max_keep_blend_frames"] == protocol.MAX_KEEP_BLEND_FRAMES
     assert data["threads"] >= 1
 
 
