@@ -28,6 +28,8 @@ scene.render.fps = 25
 settings = scene.diffposetalk
 settings.audio_source, settings.audio_file, settings.file_frame_start = "FILE", ARGS["audio"], 1
 settings.transcript = ARGS["transcript"]
+for name, value in ARGS.get("adjustments", {}).items():
+    setattr(settings, name, value)
 rig.select_set(True); bpy.context.view_layer.objects.active = rig
 assert generate() is None
 drain(timeout=900)
@@ -200,6 +202,7 @@ for path, old in hand_keys.items():
 out["changed"] = sorted(changed)
 out["motions"] = [{"exp": takes.motion(i)["exp"].tolist(), "pose": takes.motion(i)["pose"].tolist()} for i in (0, 1)]
 out["variations"] = [takes.count, takes.shown]
+out["adjustments"] = [generation.take_adjustments(takes.motion(i))["jaw_scale"] for i in (0, 1)]
 out["old_action_kept"] = sorted(a.name for a in bpy.data.actions if a.use_fake_user)
 result(out)
 """
@@ -211,13 +214,14 @@ def test_keep_pose_holds_a_hand_keyed_pose_and_joins_it(blender_addon):
     frame, blend = 60, 6
     hand = {"mouthSmileLeft": 0.8, "mouthSmileRight": 0.8, "browInnerUp": 0.6}
     out = blender_addon(KEEP_POSE, backend="real", rig=True, frame=frame, blend=blend, hand=hand, nod=0.12,
-                        timeout=900, **recording())
+                        adjustments={"jaw_scale": 1.2}, timeout=900, **recording())
     assert "is not a frame of the take" in out["outside"] and out["ready"] is None
     message, unchanged, count = out["cancelled"]
     assert message == "Lip-sync cancelled" and unchanged and count == 1, "a cancelled edit leaves every key"
     n = len(out["motions"][0]["exp"])
     assert out["sent"] == [n - 2 * blend, blend, True, False, False], "all but the blend frames beside the pose kept"
-    assert out["done"].startswith(f"Kept the pose of frame {frame} as variation 2"), out["done"]
+    assert out["done"].startswith(f"Kept the pose of frame {frame} (jaw 1.20 baked in) as variation 2"), out["done"]
+    assert out["adjustments"] == [pytest.approx(1.2), 1.0], "the new variation has the take's adjustments in its motion"
     for name, value in hand.items():
         assert out["at_pose"][name] == pytest.approx(value, abs=1e-5), name
     assert np.abs(np.abs(np.dot(out["head_at_pose"], out["hand_head"])) - 1) < 1e-6, "the head as keyed"
