@@ -305,21 +305,6 @@ def read_motion(rig, frame_start: float, frame_end: float, space: str | None = N
     Reads the active Actions (shape keys and bones; without one, the topmost take of ours on
     the NLA); channels without curves hold their current values; bone poses are not read back. ``space`` (if given) must be the rig's expression space.
     """
-    spec, curves = _read_curves(rig, frame_start, frame_end, space, scene, fps)
-    return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)
-
-
-def read_pose(rig, frame: float, space: str | None = None, scene=None) -> tuple:
-    """(exp (E,), pose (6,), exp_read, pose_read): the rig's pose on scene ``frame`` as read by
-    ``read_motion``, and which of its channels the rig has (bool masks; the others are zeros)."""
-    scene = scene or bpy.context.scene
-    spec, curves = _read_curves(rig, frame, frame, space, scene, scene.render.fps / scene.render.fps_base)
-    motion = rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, FPS)
-    return (motion["exp"][0], motion["pose"][0], *rig_math.channels_read(curves, spec, EXPRESSION_DIM))
-
-
-def _read_curves(rig, frame_start, frame_end, space, scene, fps):
-    """(RigSpec, Curves at ``fps``) of ``read_motion``."""
     spec, armature, meshes = rig_spec(rig, writing=False)
     if space is not None and space != spec.expression_space:
         raise ValueError(f"{rig.name!r} takes the {spec.expression_space!r} expression space, not {space!r}")
@@ -346,7 +331,7 @@ def _read_curves(rig, frame_start, frame_end, space, scene, fps):
             current = armature.pose.bones[bone].rotation_quaternion
             curves.rotations[bone] = np.stack(
                 [_sample(existing.get((_bone_path(bone, "rotation_quaternion"), i)), frames, current[i]) for i in range(4)], -1)
-    return spec, curves
+    return rig_math.curves_to_motion(curves, spec, EXPRESSION_DIM, fps)
 
 
 # ---------------------------------------------------------------------- several takes on one rig

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..backend import motion_io, protocol
 from . import animation, audio, common, rigs, service
+from .core import rig_math
 from .core.jobs import CANCELLED, DONE
 from .core.takes import Takes
 from .properties import QUALITY_STEPS
@@ -291,14 +292,18 @@ def keep_pose_request(context, frame: int, blend: int):
         raise GenerationError("The rig of this take is gone")
     try:
         keep = TAKES.frames_around(frame, blend)
-        exp, pose, exp_read, pose_read = animation.read_pose(rig, frame, rigs.expression_space(rig), context.scene)
-        posed = TAKES.posed_take(frame, exp, pose, exp_read, pose_read)
+        spec = rigs.rig_spec(rig)[0]
+        hand = animation.read_motion(rig, frame, frame, spec.expression_space, context.scene)
+        shown = TAKES.motion(TAKES.shown)
+        index = TAKES.take_frame(frame)
+        # Only the channels the rig gives back as written are the animator's; the others keep the take's.
+        read = rig_math.channels_read_back(spec, shown["exp"][index], shown["pose"][index], len(hand["exp"][0]))
+        posed = TAKES.posed_take(frame, hand["exp"][0], hand["pose"][0], *read)
     except (ValueError, rigs.RigError) as exc:
         raise GenerationError(str(exc)) from None
     if len(keep) > protocol.MAX_CLIP_FRAMES:
         raise GenerationError(f"The take has {len(keep)} frames to keep, over the backend's {protocol.MAX_CLIP_FRAMES};"
                               " keep a pose on a shorter take")
-    shown = TAKES.motion(TAKES.shown)
     neutral = {name: field.default for name, field in protocol.ADJUSTMENTS.items()}
     take_file = common.user_dir("takes") / f"{uuid.uuid4().hex}_take.npz"
     motion_io.save_motion(take_file, posed, {**(shown.get("settings") or {}), **neutral})
