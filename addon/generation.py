@@ -6,9 +6,12 @@ works. ``service.drain_events`` hands the finished job to ``apply_job`` on the m
 thread (``register`` installs it as the handler of generate jobs), which writes variation 1
 as one undo step and keeps the take in ``TAKES``; Show Variation writes another one.
 Regenerate Range sends the shown variation back with the range to generate again (the
-protocol's ``keep``); the result becomes another variation, written as a new Action, and
-the Action it replaces is kept in the file. Apply Adjustments sends the shown variation
-back with the Adjust panel's values (``adjust_take``: the backend adjusts the take's raw
+protocol's ``keep``); Range from Word sets that range to a word of the take (its timed
+words, ``settings.words``). Keep Pose sends the shown variation with the rig's pose on
+the current frame written in, to keep that frame and generate the frames around it again
+(``keep.frames`` with ``keep.blend``). Either result becomes another variation, written as
+a new Action, and the Action it replaces (with any hand keys) is kept in the file. Apply
+Adjustments sends the shown variation back with the Adjust panel's values (``adjust_take``: the backend adjusts the take's raw
 motion again, in milliseconds) and writes the result in its place, as Show Variation
 does. Each take keeps the settings the backend recorded (``settings`` of its motion,
 the adjustments also on its Actions as ``ADJUSTMENTS_PROP``). Nothing is written to the
@@ -31,6 +34,7 @@ import numpy as np
 
 from ..backend import motion_io, protocol
 from . import animation, audio, common, rigs, service
+from .core import rig_math
 from .core.jobs import CANCELLED, DONE
 from .core.takes import PackedTakeError, Takes
 from .properties import QUALITY_STEPS
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "generate"
 REGENERATE_KIND = "regenerate"
+KEEP_POSE_KIND = "keep_pose"
 ADJUST_KIND = "adjust"
 ADJUSTMENTS_PROP = "diffposetalk_adjustments"
 PACKED_TAKE_PROP = "diffposetalk_packed_take"   # on the take's scene: the take, as bytes
@@ -308,26 +313,69 @@ def show_variation(index):
         raise GenerationError(f"Could not write variation {index + 1}: {exc}") from None
 
 
-def regenerate_request(first: int, last: int):
-    """(params, job context) that regenerate scene frames ``first``..``last`` of the shown
-    variation; raises GenerationError. The take goes to the backend as a file."""
+def _check_take_editable():
+    """Raises GenerationError unless there is a take whose audio is where it was."""
     if TAKES.count == 0:
         raise GenerationError("There is no take to edit: generate lip-sync first")
-    try:
-        seconds = TAKES.range_seconds(first, last)
-    except ValueError as exc:
-        raise GenerationError(str(exc)) from None
     audio_file = Path(TAKES.request["audio"])
     if not audio_file.is_file():   # e.g. a file opened on another machine
         raise GenerationError(f"The take's audio is missing: {audio_file}; put it back there, or generate the "
                               "take again")
+
+
+def regenerate_request(first: int, last: int):
+    """(params, job context) that regenerate scene frames ``first``..``last`` of the shown
+    variation; raises GenerationError. The take goes to the backend as a file."""
+    _check_take_editable()
+    try:
+        seconds = TAKES.range_seconds(first, last)
+    except ValueError as exc:
+        raise GenerationError(str(exc)) from None
     take_file = _shown_take_file()
     shown = TAKES.motion(TAKES.shown)
-    params = dict(TAKES.request, output=_output_file(), n_variations=1,
-                  seed=(TAKES.request.get("seed", 0) + 1 + TAKES.edits) % 2**32,  # new frames, not the old ones
+    params = dict(TAKES.request, output=_output_file(), n_variations=1, seed=TAKES.edit_seed(),
                   keep={"take": str(take_file), "regenerate": seconds},
                   **take_adjustments(shown))  # the new variation looks like the one it edits
-    job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file), "frames": [first, last]}
+    job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file),
+                   "done": f"Regenerated frames {first}-{last}"}
+    return params, job_context
+
+
+def keep_pose_request(context, frame: int, blend: int):
+    """(params, job context) that regenerate the shown variation so that scene ``frame`` holds
+    the rig's pose there (what the animator keyed), the ``blend`` frames on each side
+    generated again to join it and faded into it (the protocol's ``keep.frames`` and
+    ``keep.blend``), every other frame kept; raises GenerationError.
+
+    The take goes to the backend as it is on the rig, adjustments included, and the request
+    asks for no adjustments: so the pose and the kept frames come back exactly as they are
+    (the new variation has its adjustments baked in)."""
+    _check_take_editable()
+    rig = bpy.data.objects.get(TAKES.rig)
+    if rig is None:
+        raise GenerationError("The rig of this take is gone")
+    try:
+        keep = TAKES.frames_around(frame, blend)
+        spec = rigs.rig_spec(rig)[0]
+        hand = animation.read_motion(rig, frame, frame, spec.expression_space, context.scene)
+        shown = TAKES.motion(TAKES.shown)
+        index = TAKES.take_frame(frame)
+        # Only the channels the rig gives back as written are the animator's; the others keep the take's.
+        read = rig_math.channels_read_back(spec, shown["exp"][index], shown["pose"][index], len(hand["exp"][0]))
+        posed = TAKES.posed_take(frame, hand["exp"][0], hand["pose"][0], *read)
+    except (ValueError, rigs.RigError) as exc:
+        raise GenerationError(str(exc)) from None
+    if len(keep) > protocol.MAX_CLIP_FRAMES:
+        raise GenerationError(f"The take has {len(keep)} frames to keep, over the backend's {protocol.MAX_CLIP_FRAMES};"
+                              " keep a pose on a shorter take")
+    neutral = {name: field.default for name, field in protocol.ADJUSTMENTS.items()}
+    take_file = common.user_dir("takes") / f"{uuid.uuid4().hex}_take.npz"
+    motion_io.save_motion(take_file, posed, {**(shown.get("settings") or {}), **neutral})
+    params = dict(TAKES.request, output=_output_file(), n_variations=1, seed=TAKES.edit_seed(),
+                  keep={"take": str(take_file), "frames": keep, "blend": blend}, **neutral)
+    baked = describe_adjustments(take_adjustments(shown))
+    done = f"Kept the pose of frame {frame}" + ("" if baked == "no adjustments" else f" ({baked} baked in)")
+    job_context = {"scene": TAKES.scene, "rig": TAKES.rig, "take_file": str(take_file), "done": done}
     return params, job_context
 
 
@@ -379,7 +427,8 @@ def apply_adjusted(job):
 
 
 def apply_regenerated(job):
-    """Main thread: the regenerated take becomes another variation, written as a new Action."""
+    """Main thread: the regenerated take (a range, or a kept pose) becomes another variation,
+    written as a new Action; the Action before, hand keys and all, stays in the file."""
     context = bpy.context
     Path(job.context["take_file"]).unlink(missing_ok=True)
     finished = _finished_motions(context, job)
@@ -396,13 +445,13 @@ def apply_regenerated(job):
         TAKES.motions.pop()
         tell(context, f"Could not write the regenerated take to {rig.name!r}: {exc}", error=True)
         return
-    first, last = job.context["frames"]
-    tell(context, f"Regenerated frames {first}-{last} as variation {index + 1} in {result.action_name}; the take "
+    tell(context, f"{job.context['done']} as variation {index + 1} in {result.action_name}; the take "
          "before is kept as a variation and as its Action" + keys_line(result))
 
 
 def register():
     service.JOB_HANDLERS[JOB_KIND] = apply_job
+    service.JOB_HANDLERS[KEEP_POSE_KIND] = apply_regenerated
     service.JOB_HANDLERS[REGENERATE_KIND] = apply_regenerated
     service.JOB_HANDLERS[ADJUST_KIND] = apply_adjusted
     for handlers in _FILE_HANDLERS:
@@ -413,7 +462,7 @@ def unregister():
     for handlers in _FILE_HANDLERS:
         if take_from_file in handlers:
             handlers.remove(take_from_file)
-    for kind in (JOB_KIND, REGENERATE_KIND, ADJUST_KIND):
+    for kind in (JOB_KIND, REGENERATE_KIND, KEEP_POSE_KIND, ADJUST_KIND):
         service.JOB_HANDLERS.pop(kind, None)
     _unpack(b"")
 
@@ -510,6 +559,15 @@ class _EditingTake(Checked):
         return {"FINISHED"}
 
 
+def _refusal(check, *args) -> str | None:
+    """What the ValueError of ``check(*args)`` says (what to change), or None when it passes."""
+    try:
+        check(*args)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
     """Generate the frames From-To of the take shown again, joining the motion kept around them; the result is a new variation and the take before stays"""
 
@@ -521,15 +579,54 @@ class DIFFPOSETALK_OT_regenerate_range(_EditingTake, bpy.types.Operator):
     @classmethod
     def not_ready(cls, context):
         settings = context.scene.diffposetalk
-        try:
-            TAKES.range_seconds(settings.regenerate_frame_start, settings.regenerate_frame_end)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return _refusal(TAKES.range_seconds, settings.regenerate_frame_start, settings.regenerate_frame_end)
 
     def edit_request(self, context):
         settings = context.scene.diffposetalk
         return regenerate_request(settings.regenerate_frame_start, settings.regenerate_frame_end)
+
+
+class DIFFPOSETALK_OT_range_from_word(Checked, bpy.types.Operator):
+    """Set From and To to the frames of the chosen word of the take shown (widened by the word margin), ready for Regenerate Range"""
+
+    bl_idname = "diffposetalk.range_from_word"
+    bl_label = "Range from Word"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def disabled_reason(cls, context):
+        if TAKES.count == 0:
+            return "There is no take in this file: generate lip-sync first"
+        return TAKES.words_missing()
+
+    def execute(self, context):
+        settings = context.scene.diffposetalk
+        try:
+            first, last = TAKES.word_frames(int(settings.regenerate_word), settings.word_margin)
+        except ValueError as exc:
+            return fail(self, context, str(exc))
+        settings.regenerate_frame_start, settings.regenerate_frame_end = first, last
+        word = TAKES.words()[int(settings.regenerate_word)]["word"]
+        return succeed(self, context, f"Range set to {word!r}: frames {first}-{last}")
+
+
+class DIFFPOSETALK_OT_keep_pose(_EditingTake, bpy.types.Operator):
+    """Keep the rig's pose on the current frame (what you keyed there by hand) and generate the frames around it again so that the motion joins it; the result is a new variation and the take before stays"""
+
+    bl_idname = "diffposetalk.keep_pose"
+    bl_label = "Keep Pose"
+    bl_options = {"REGISTER"}
+    kind, method, started, verb = KEEP_POSE_KIND, protocol.Method.GENERATE, "Keeping the pose...", "edit"
+
+    @classmethod
+    def not_ready(cls, context):
+        if bpy.data.objects.get(TAKES.rig) is None:
+            return "The rig of this take is gone"
+        return _refusal(TAKES.take_frame, context.scene.frame_current)
+
+    def edit_request(self, context):
+        scene = context.scene
+        return keep_pose_request(context, scene.frame_current, scene.diffposetalk.pose_blend_frames)
 
 
 class DIFFPOSETALK_OT_apply_adjustments(_EditingTake, bpy.types.Operator):
@@ -608,4 +705,4 @@ class DIFFPOSETALK_OT_keep_variation(_ChoosingVariation, bpy.types.Operator):
 
 
 CLASSES = (DIFFPOSETALK_OT_generate, DIFFPOSETALK_OT_cancel, DIFFPOSETALK_OT_regenerate_range,
-           DIFFPOSETALK_OT_apply_adjustments, DIFFPOSETALK_OT_show_variation, DIFFPOSETALK_OT_rewrite_keys, DIFFPOSETALK_OT_keep_variation)
+           DIFFPOSETALK_OT_range_from_word, DIFFPOSETALK_OT_keep_pose, DIFFPOSETALK_OT_apply_adjustments, DIFFPOSETALK_OT_show_variation, DIFFPOSETALK_OT_rewrite_keys, DIFFPOSETALK_OT_keep_variation)

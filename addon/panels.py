@@ -164,7 +164,18 @@ class DIFFPOSETALK_PT_take(_Step, bpy.types.Panel):
             row = col.row(align=True)
             row.prop(settings, "regenerate_frame_start")
             row.prop(settings, "regenerate_frame_end")
+            missing = takes.words_missing()
+            if missing is None:
+                col.prop(settings, "regenerate_word")
+                row = col.row(align=True)
+                row.prop(settings, "word_margin")
+                row.operator(generation.DIFFPOSETALK_OT_range_from_word.bl_idname, icon="SORTALPHA")
+            else:
+                col.label(text=missing, icon="INFO")
             col.operator(generation.DIFFPOSETALK_OT_regenerate_range.bl_idname, icon="FILE_REFRESH")
+            col = layout.column(align=True)
+            col.prop(settings, "pose_blend_frames")
+            col.operator(generation.DIFFPOSETALK_OT_keep_pose.bl_idname, icon="POSE_HLT")
         col = layout.column(align=True)
         col.prop(settings, "reduce_keys")
         if settings.reduce_keys:

@@ -24,6 +24,19 @@ def _range(name) -> dict:
     return {"min": _GENERATE[name].low, "max": min(_GENERATE[name].high, _BLENDER_INT_MAX)}
 
 
+_word_items = []  # Blender needs the enum's strings kept alive while it shows them
+
+
+def _take_words(_settings, _context):
+    """The Word menu: each timed word of the take shown, as "word (start-end s)"."""
+    from .generation import TAKES  # here: generation imports this module
+
+    words = TAKES.words() if TAKES.count else []
+    _word_items[:] = [(str(i), f"{w['word']} ({w['start']:.2f}-{w['end']:.2f} s)", f"Word {i + 1} of the take")
+                      for i, w in enumerate(words)] or [("0", "No words", "The take shown has no timed words")]
+    return _word_items
+
+
 class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio",
@@ -97,6 +110,16 @@ class DIFFPOSETALK_PG_settings(bpy.types.PropertyGroup):
         name="From", default=1, description="First scene frame of the take to generate again")
     regenerate_frame_end: IntProperty(
         name="To", default=25, description="Last scene frame of the take to generate again (included)")
+    regenerate_word: EnumProperty(
+        name="Word", items=_take_words,
+        description="A word of the take shown, with its start and end in seconds; Range from Word sets From and "
+        "To to its frames")
+    word_margin: IntProperty(
+        name="Word Margin", default=2, min=0, soft_max=12,
+        description="Frames added before and after the word: the lips shape a sound a little before it is heard")
+    pose_blend_frames: IntProperty(
+        name="Pose Blend", default=6, min=1, max=protocol.MAX_KEEP_BLEND_FRAMES,
+        description="Keep Pose: frames on each side of the pose that are generated again and ease into it")
     reduce_keys: BoolProperty(
         name="Editable Keys", default=False,
         description="Write the fewest Bezier keys that stay within the tolerance instead of a key on every frame; "

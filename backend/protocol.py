@@ -106,6 +106,7 @@ MAX_SHAPE_VALUE = 100.0
 MAX_REGION_SCALE = 2.0
 MAX_HEAD_MOTION_SCALE = 5.0
 MAX_LIP_SYNC_OFFSET_FRAMES = 50
+MAX_KEEP_BLEND_FRAMES = 50  # keep.blend: frames over which a kept frame's difference fades into the new ones
 SMOOTHING_SECONDS = 0.08
 # Stages of a generate job, in order, as progress events name them.
 STAGES = ("decode", "audio", "denoise", "write")
@@ -468,14 +469,16 @@ def check_keep(spec):
 
     ``{"take": path, "regenerate": [start, end]}``: seconds of the take (0 = its first
     frame) to generate again, the rest of it kept; ``{"take": path, "frames": [...]}``:
-    frames of the take (at its own frame rate) to keep, the rest generated again.
+    frames of the take (at its own frame rate) to keep, the rest generated again, with
+    ``blend`` (frames, optional) over which each kept frame's difference from the new motion
+    next to it fades out into it.
     """
     if not isinstance(spec, dict):
         raise ValueError('keep must be an object: {"take": path, "regenerate": [start, end]} or '
                          '{"take": path, "frames": [frame, ...]}')
-    extra = sorted(set(spec) - {"take", *KEEP_MODES})
+    extra = sorted(set(spec) - {"take", "blend", *KEEP_MODES})
     if extra:
-        raise ValueError(f"unknown field(s) {', '.join(extra)} in keep; allowed: take, regenerate, frames")
+        raise ValueError(f"unknown field(s) {', '.join(extra)} in keep; allowed: take, regenerate, frames, blend")
     if not (isinstance(spec.get("take"), str) and spec["take"]):
         raise ValueError('keep needs "take": the motion .npz to edit (a generate output)')
     check_text(spec["take"], "the take path")
@@ -488,14 +491,19 @@ def check_keep(spec):
         if start < 0 or end <= start:
             raise ValueError(f"keep.regenerate must be [start, end] seconds with 0 <= start < end, got "
                              f"[{start:g}, {end:g}]")
+        if "blend" in spec:
+            raise ValueError("keep.blend goes with keep.frames (a regenerated range joins the take by itself)")
         return {"take": spec["take"], "regenerate": [start, end]}
+    blend = spec.get("blend", 0)
+    if not (isinstance(blend, int) and not isinstance(blend, bool) and 0 <= blend <= MAX_KEEP_BLEND_FRAMES):
+        raise ValueError(f"keep.blend must be a whole number of frames from 0 to {MAX_KEEP_BLEND_FRAMES}")
     frames = spec["frames"]
     if (not isinstance(frames, list) or not frames
             or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in frames)):
         raise ValueError("keep.frames must be a non-empty list of frame numbers >= 0 (0 = the take's first frame)")
     if len(frames) > MAX_CLIP_FRAMES:
         raise ValueError(f"keep.frames lists {len(frames)} frames, over the {MAX_CLIP_FRAMES}-frame limit")
-    return {"take": spec["take"], "frames": sorted(set(frames))}
+    return {"take": spec["take"], "frames": sorted(set(frames)), **({"blend": blend} if blend else {})}
 
 
 def _check_shape(value):

@@ -185,6 +185,18 @@ def motion_to_curves(motion: dict, spec: RigSpec, frame_start: float, scene_fps:
     return curves
 
 
+def channels_read_back(spec: RigSpec, exp, pose, n_exp: int) -> tuple:
+    """(exp (n_exp,) bool, pose (6,) bool): the channels of one frame (``exp`` (E,), ``pose``
+    (6,)) that come back as they were after a write to ``spec``'s rig and a read of it
+    (``curves_to_motion`` of ``motion_to_curves``). The others the rig does not have, or
+    cannot tell apart (channels sharing a pose), so what is read there is not theirs."""
+    frame = {"exp": np.asarray(exp, np.float64)[None], "pose": np.asarray(pose, np.float64)[None], "fps": FPS,
+             "expression_space": spec.expression_space}
+    back = curves_to_motion(motion_to_curves(frame, spec, 0.0, FPS), spec, n_exp, FPS)
+    return (np.isclose(back["exp"][0], frame["exp"][0, :n_exp], atol=1e-4),
+            np.isclose(back["pose"][0], frame["pose"][0], atol=1e-4))
+
+
 def curves_to_motion(curves: Curves, spec: RigSpec, n_exp: int, fps: float) -> dict:
     """The motion that ``motion_to_curves`` turned into ``curves`` (values sampled at its frames)."""
     n = len(curves.frames)

@@ -388,6 +388,7 @@ class Runner:
             "transcript": params["transcript"],
             "keep": params["keep"],
             "speech": speech,
+            "words": timed_words(recognition, duration),
             "fps": params["fps"],
             "model": self.bundle.name,
             "checkpoint": self.checkpoint,
@@ -395,6 +396,16 @@ class Runner:
             "backend_version": __version__,
             "protocol": PROTOCOL_VERSION,
         }
+
+
+def timed_words(recognition, duration: float) -> list:
+    """The protocol's ``settings.words``: each word the front-end aligned, with its start and
+    end in seconds of the take (0 = its first frame) within its ``duration``; [] without a
+    recognition (a model that reads audio features knows no words)."""
+    if recognition is None:
+        return []
+    return [{"word": word, "start": round(min(start, duration), 3), "end": round(min(end, duration), 3)}
+            for word, start, end in recognition.timed_words]
 
 
 def _adjustments(params, expression_space, method="generate"):

@@ -96,6 +96,7 @@ class Server:
                 "max_region_scale": p.MAX_REGION_SCALE,
                 "max_head_motion_scale": p.MAX_HEAD_MOTION_SCALE,
                 "max_lip_sync_offset_frames": p.MAX_LIP_SYNC_OFFSET_FRAMES,
+                "max_keep_blend_frames": p.MAX_KEEP_BLEND_FRAMES,
                 "smoothing_seconds": p.SMOOTHING_SECONDS,
                 "concurrent_jobs": 1,
             },

@@ -89,8 +89,38 @@ class KeptTake:
         keep = self.kept(float(motion["fps"]), n)
         exp, pose = np.array(motion["exp"], np.float32), np.array(motion["pose"], np.float32)
         exp[:n][keep], pose[:n][keep] = take["exp"][:n][keep], take["pose"][:n][keep]
+        blend = self.spec.get("blend", 0)
+        if blend:
+            exp[:n], pose[:n] = fade_into_new(exp[:n], keep, blend), fade_into_new(pose[:n], keep, blend)
         return {**motion, "exp": exp, "pose": pose}
 
     def shape(self):
         """The take's FLAME identity, if its file holds one."""
         return self.take.get("shape")
+
+
+def fade_into_new(values: np.ndarray, keep: np.ndarray, blend: int) -> np.ndarray:
+    """``values`` (T, D) with each kept frame's difference from the new frame next to it
+    faded out over the ``blend`` new frames on that side (``keep.blend``).
+
+    The model follows a lone kept frame weakly (a hand-keyed pose it would not have made),
+    so the new frames beside it jump back to their own motion. Here that difference is
+    added to them, almost fully next to the kept frame and down to none ``blend`` frames
+    away, along half a cosine, so the motion eases into the kept frame and out of it. Kept
+    frames stay as they are; where the new motion joins kept frames anyway (the edges of
+    a long kept run) the difference is a frame's change and moves the new frames little.
+    """
+    out = np.array(values, np.float32)
+    n = len(values)
+    weights = 0.5 + 0.5 * np.cos(np.pi * np.arange(1, blend + 1) / (blend + 1))
+    for step in (-1, 1):  # the new frames before a kept one, then those after it
+        for edge in np.flatnonzero(keep):
+            if not 0 <= edge + step < n or keep[edge + step]:
+                continue
+            difference = values[edge] - values[edge + step]
+            for j, weight in enumerate(weights, 1):
+                frame = edge + j * step
+                if not 0 <= frame < n or keep[frame]:
+                    break
+                out[frame] += weight * difference
+    return out

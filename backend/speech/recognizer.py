@@ -21,6 +21,10 @@ and fit; last, the phone loop's answer is used, so there is always a result.
 Words are pronounced by pocketsphinx's English dictionary, or by espeak-ng: for words it
 lacks, and for every word of a language other than English (a multilingual Whisper model
 says which), in that language's phonemes mapped onto the phone set.
+
+An alignment that is kept also says where each of its words lies (``ChunkResult.timed_words``,
+``Recognition.timed_words``): the take's timed words of the protocol (``settings.words``).
+A chunk left to the phone loop has none.
 """
 from __future__ import annotations
 
@@ -81,6 +85,7 @@ class ChunkResult:
     words: list = field(default_factory=list)  # the words tried (aligned or refused)
     language: str = "en"
     denoised: bool = False  # aligned on denoised audio
+    timed_words: list = field(default_factory=list)  # [(word, start_s, end_s)] aligned, in the whole audio's time
 
 
 @dataclass
@@ -94,6 +99,19 @@ class Recognition:
     def words(self) -> list:
         """The words that were aligned or tried, in order."""
         return [word for chunk in self.chunks for word in chunk.words]
+
+    @property
+    def timed_words(self) -> list:
+        """[(word, start_s, end_s)] of the words aligned, in order (none where a chunk fell
+        back to the phone loop)."""
+        return [word for chunk in self.chunks for word in chunk.timed_words]
+
+
+@dataclass
+class WordAlignment:
+    """A forced alignment that matches the sound: its phones and where each word lies."""
+    segments: list  # [(phone, start_s, end_s)] in the whole audio's time
+    words: list  # [(word, start_s, end_s)] in the whole audio's time, the words given, in order
 
 
 @dataclass
@@ -189,7 +207,8 @@ class Recognizer:
             fallback = fallback or (heard, heard_loop)
             aligned = self.align_words(heard, words, source, offset, language, heard_loop) if words else None
             if aligned is not None:
-                return _chunk_result(aligned, heard, offset, source, words, language, use_denoised)
+                return _chunk_result(aligned.segments, heard, offset, source, words, language, use_denoised,
+                                     aligned.words)
         heard, heard_loop = fallback
         if source == WHISPER and language == "en" and not noisy:
             # A second opinion before the phone loop: where Whisper misheard a word badly
@@ -200,7 +219,8 @@ class Recognizer:
             aligned = self.align_words(heard, other, POCKETSPHINX, offset, language, heard_loop) \
                 if other and other != words else None
             if aligned is not None:
-                return _chunk_result(aligned, heard, offset, POCKETSPHINX, other, language, heard is not audio)
+                return _chunk_result(aligned.segments, heard, offset, POCKETSPHINX, other, language,
+                                     heard is not audio, aligned.words)
         return _chunk_result(heard_loop.segments, heard, offset, PHONE_LOOP_ONLY, words, language, False)
 
     def _heard(self, audio: np.ndarray) -> tuple:
@@ -239,7 +259,7 @@ class Recognizer:
         return spoken_words(text)
 
     def align_words(self, audio: np.ndarray, words: list, source: str = TRANSCRIPT, offset: float = 0.0,
-                    language: str = "en", loop: PhoneLoop | None = None):
+                    language: str = "en", loop: PhoneLoop | None = None) -> WordAlignment | None:
         """Phone-level forced alignment of ``words`` (from ``source``), or None when it fails
         or does not match the audio. ``loop``: the phone loop of ``audio`` if already known.
 
@@ -277,7 +297,7 @@ class Recognizer:
                 keep = {TRANSCRIPT: agrees or fits,
                         WHISPER: fits or (agrees and drop <= AGREEING_MAX_SCORE_DROP)}.get(source, agrees and fits)
                 if keep:
-                    return segments
+                    return WordAlignment(segments, _placed_words(alignment, words, offset, audio))
                 logger.info("the %s words do not match the audio at %.1f s (agreement %.2f, score %.1f below the "
                             "phone loop's)", source, offset, agreement, drop)
                 return None
@@ -322,14 +342,25 @@ def recognize_chunks(run, audio: np.ndarray, transcript: str | None = None) -> R
 
 
 def _chunk_result(segments: list, audio: np.ndarray, offset: float, source: str, words: list, language: str,
-                  denoised: bool) -> ChunkResult:
+                  denoised: bool, timed_words: list = ()) -> ChunkResult:
     """A chunk's answer: its segments with the quiet made silent, contiguous over the chunk
-    in the whole audio's time."""
+    in the whole audio's time, and the words aligned with their times."""
     duration = len(audio) / SAMPLE_RATE
     heard = _quiet_is_silence(segments, audio, offset)
     local = tidy_segments([(p, a - offset, b - offset) for p, a, b in heard], duration)
     return ChunkResult([(p, a + offset, b + offset) for p, a, b in local], duration, source, words, language,
-                       denoised)
+                       denoised, list(timed_words))
+
+
+def _placed_words(alignment, words: list, offset: float, audio: np.ndarray) -> list:
+    """[(word, start_s, end_s)] of ``words`` where ``alignment`` placed them, in the whole
+    audio's time; [] when its word entries (silences and fillers aside) are not one per word."""
+    placed = [(entry.start, entry.start + entry.duration) for entry in alignment.words()
+              if not entry.name.startswith(("<", "+"))]  # <sil>, <s>, </s>, +NSN+...
+    if len(placed) != len(words):
+        logger.info("the alignment placed %d entries for %d words; their times are left out", len(placed), len(words))
+        return []
+    return _unpad([(word, start, end) for word, (start, end) in zip(words, placed)], offset, audio)
 
 
 def _pcm(audio: np.ndarray) -> np.ndarray:

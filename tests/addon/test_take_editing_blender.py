@@ -1,20 +1,18 @@
 """Editing a take in real bpy with the real backend: Regenerate Range writes a new take
-whose keys outside the range are the old ones and inside are new, and loses nothing; a
-take of a saved and reopened file is edited the same way."""
+whose keys outside the range are the old ones and inside are new, and loses nothing;
+Range from Word sets the range to a word's frames; Keep Pose holds a hand-keyed pose and
+joins the motion around it; a take of a saved and reopened file is edited the same way."""
+import math
+
 import numpy as np
 import pytest
 
-from addon_fixtures import blender_addon, extension_zip, tiny_arkit_checkpoint  # noqa: F401
+from addon_fixtures import DEFAULT_MODEL, blender_addon, extension_zip, tiny_arkit_checkpoint  # noqa: F401
 from backend.model.adjustments import Adjustments, apply_adjustments
+from helpers import frame_roughness
+from recordings import REAL_SPEECH
 
-REGENERATE = """
-scene.render.fps = 24
-settings = use_audio_file(2.0, frame_start=11, steps=ARGS["steps"])
-settings.head_motion_scale = 0.5  # the edit is adjusted as the take was
-rig.select_set(True); bpy.context.view_layer.objects.active = rig
-regenerate = generation.DIFFPOSETALK_OT_regenerate_range
-
-
+WRITTEN = """
 def written():
     # (data path, index) -> keys of every curve on the rig's Actions of ours
     curves = {}
@@ -22,11 +20,36 @@ def written():
         for fc in fcurves(idblock):
             curves[(fc.data_path, fc.array_index)] = keys(fc)
     return curves
+"""
 
+# The built-in head speaking a real recording with the shipped model (whose speech front-end
+# times the words), at 25 fps from frame 1.
+RECORDED = WRITTEN + """
+scene.render.fps = 25
+settings = scene.diffposetalk
+settings.audio_source, settings.audio_file, settings.file_frame_start = "FILE", ARGS["audio"], 1
+settings.transcript = ARGS["transcript"]
+for name, value in ARGS.get("adjustments", {}).items():
+    setattr(settings, name, value)
+rig.select_set(True); bpy.context.view_layer.objects.active = rig
+assert generate() is None
+drain(timeout=900)
+takes = generation.TAKES
+out = {"message": wm.diffposetalk.message, "words": takes.words(), "frame_start": takes.frame_start}
+"""
+
+REGENERATE = WRITTEN + """
+scene.render.fps = 24
+settings = use_audio_file(2.0, frame_start=11, steps=ARGS["steps"])
+settings.head_motion_scale = 0.5  # the edit is adjusted as the take was
+rig.select_set(True); bpy.context.view_layer.objects.active = rig
+regenerate = generation.DIFFPOSETALK_OT_regenerate_range
 
 out = {"no_take": regenerate.disabled_reason(bpy.context)}
 assert generate() is None
 drain(timeout=900)
+out["no_words"] = [generation.TAKES.words_missing(),
+                   generation.DIFFPOSETALK_OT_range_from_word.disabled_reason(bpy.context)]
 before, actions_before = written(), sorted(a.name for a in bpy.data.actions)
 out["take"] = [settings.take_frame_start, settings.take_frame_end]
 settings.regenerate_frame_start, settings.regenerate_frame_end = 5, 20
@@ -77,6 +100,153 @@ def test_regenerate_range_keeps_the_keys_outside_it(blender_addon, tiny_arkit_ch
     assert set(before) < set(after) and len(after) == len(before) * 2, "a new Action per curve owner"
     assert set(before) <= set(kept), "the take before is kept in the file"
     assert out["back_to_first"], "the first take is there to go back to"
+    assert out["no_words"][0] == out["no_words"][1] and "reads no words" in out["no_words"][0], out["no_words"]
+
+
+def recording(name="austen_0870"):
+    return {"audio": str(REAL_SPEECH / f"{name}.flac"), "transcript": (REAL_SPEECH / f"{name}.txt").read_text().strip()}
+
+
+def needs_default_model():
+    if not (DEFAULT_MODEL / "config.json").is_file():
+        pytest.skip(f"no default model shipped ({DEFAULT_MODEL} is missing)")
+
+
+RANGE_FROM_WORD = RECORDED + """
+panels = importlib.import_module(PKG + ".addon.panels")
+out["panel"] = draw(panels.DIFFPOSETALK_PT_take)
+before = written()
+settings.regenerate_word, settings.word_margin = str(ARGS["word"]), 0
+bpy.ops.diffposetalk.range_from_word()
+out["range"] = [settings.regenerate_frame_start, settings.regenerate_frame_end, wm.diffposetalk.message]
+bpy.ops.diffposetalk.regenerate_range()
+drain(timeout=900)
+out["regenerated"] = wm.diffposetalk.message
+after = written()
+changed = set()
+for path, old in before.items():
+    new = after[path]
+    assert (new[:, 0] == old[:, 0]).all()
+    changed.update(float(frame) for frame in old[new[:, 1] != old[:, 1], 0])
+out["changed"] = sorted(changed)
+out["curves"] = len(before)
+settings.word_margin = 3
+bpy.ops.diffposetalk.range_from_word()
+out["with_margin"] = [settings.regenerate_frame_start, settings.regenerate_frame_end]
+result(out)
+"""
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_range_from_word_regenerates_exactly_that_word(blender_addon):
+    needs_default_model()
+    word = 6  # "leisure"
+    out = blender_addon(RANGE_FROM_WORD, backend="real", rig=True, word=word, timeout=900, **recording())
+    words = out["words"]
+    assert [w["word"] for w in words][:8] == ["and", "mister", "john", "dashwood", "had", "then", "leisure", "to"]
+    assert ["prop", "regenerate_word"] in out["panel"] and ["operator", "diffposetalk.range_from_word"] in out["panel"]
+    start, end = words[word]["start"], words[word]["end"]
+    first, last = 1 + math.ceil(start * 25 - 1e-6), math.ceil(end * 25 - 1e-6)  # frames whose time is in the word
+    assert out["range"][:2] == [first, last], (words[word], out["range"])
+    assert out["range"][2] == f"Range set to 'leisure': frames {first}-{last}"
+    assert out["regenerated"].startswith(f"Regenerated frames {first}-{last} as variation 2"), out["regenerated"]
+    changed = out["changed"]
+    assert changed and first <= changed[0] and changed[-1] <= last, "only the word's frames changed"
+    assert len(changed) == last - first + 1, "every frame of the word is new"
+    assert out["with_margin"] == [first - 3, last + 3]
+
+
+KEEP_POSE = RECORDED + """
+from mathutils import Quaternion
+
+rigs = importlib.import_module(PKG + ".addon.rigs")
+keep_pose = generation.DIFFPOSETALK_OT_keep_pose
+frame = ARGS["frame"]
+scene.frame_set(400)
+out["outside"] = keep_pose.disabled_reason(bpy.context)
+scene.frame_set(frame)
+spec = rigs.rig_spec(rig)[0]
+face = next(o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys
+            and "mouthSmileLeft" in o.data.shape_keys.key_blocks)
+blocks = face.data.shape_keys.key_blocks
+for name, value in ARGS["hand"].items():  # the animator keys a pose by hand on the take's own curves
+    blocks[name].value = value
+    blocks[name].keyframe_insert("value", frame=frame)
+head = rig.pose.bones[spec.head_bone]
+head.rotation_quaternion = Quaternion((1.0, 0.0, 0.0), ARGS["nod"]) @ head.rotation_quaternion
+head.keyframe_insert("rotation_quaternion", frame=frame)
+out["hand_head"] = list(head.rotation_quaternion)
+hand_keys = written()
+out["ready"] = keep_pose.disabled_reason(bpy.context)
+
+bpy.ops.diffposetalk.keep_pose()  # cancelled: nothing changes, the hand keys stay
+service.SESSION.cancel()
+drain(timeout=900)
+out["cancelled"] = [wm.diffposetalk.message, all((written()[p] == k).all() for p, k in hand_keys.items()),
+                    takes.count]
+
+settings.pose_blend_frames = ARGS["blend"]
+bpy.ops.diffposetalk.keep_pose()
+sent = service.SESSION.job.steps[-1][1]["keep"]
+index = frame - 1  # the take's frame 0 is scene frame 1
+out["sent"] = [len(sent["frames"]), sent["blend"], index in sent["frames"], index - 1 in sent["frames"],
+               index + 1 in sent["frames"]]
+drain(timeout=900)
+out["done"] = wm.diffposetalk.message
+after = written()
+out["at_pose"] = {name: float(after[(f'key_blocks["{name}"].value', 0)][frame - 1, 1]) for name in ARGS["hand"]}
+out["head_at_pose"] = [float(after[(f'pose.bones["{spec.head_bone}"].rotation_quaternion', i)][frame - 1, 1])
+                       for i in range(4)]
+changed = set()
+for path, old in hand_keys.items():
+    changed.update(float(f) for f in old[after[path][:, 1] != old[:, 1], 0])
+out["changed"] = sorted(changed)
+out["motions"] = [{"exp": takes.motion(i)["exp"].tolist(), "pose": takes.motion(i)["pose"].tolist()} for i in (0, 1)]
+out["variations"] = [takes.count, takes.shown]
+out["adjustments"] = [generation.take_adjustments(takes.motion(i))["jaw_scale"] for i in (0, 1)]
+out["old_action_kept"] = sorted(a.name for a in bpy.data.actions if a.use_fake_user)
+result(out)
+"""
+
+
+@pytest.mark.parametrize("blender", ["5.0", "4.2"], indirect=True)
+def test_keep_pose_holds_a_hand_keyed_pose_and_joins_it(blender_addon):
+    needs_default_model()
+    frame, blend = 60, 6
+    hand = {"mouthSmileLeft": 0.8, "mouthSmileRight": 0.8, "browInnerUp": 0.6}
+    out = blender_addon(KEEP_POSE, backend="real", rig=True, frame=frame, blend=blend, hand=hand, nod=0.12,
+                        adjustments={"jaw_scale": 1.2}, timeout=900, **recording())
+    assert "is not a frame of the take" in out["outside"] and out["ready"] is None
+    message, unchanged, count = out["cancelled"]
+    assert message == "Lip-sync cancelled" and unchanged and count == 1, "a cancelled edit leaves every key"
+    n = len(out["motions"][0]["exp"])
+    assert out["sent"] == [n - 2 * blend, blend, True, False, False], "all but the blend frames beside the pose kept"
+    assert out["done"].startswith(f"Kept the pose of frame {frame} (jaw 1.20 baked in) as variation 2"), out["done"]
+    assert out["adjustments"] == [pytest.approx(1.2), 1.0], "the new variation has the take's adjustments in its motion"
+    for name, value in hand.items():
+        assert out["at_pose"][name] == pytest.approx(value, abs=1e-5), name
+    assert np.abs(np.abs(np.dot(out["head_at_pose"], out["hand_head"])) - 1) < 1e-6, "the head as keyed"
+    assert out["changed"] and frame - blend <= out["changed"][0] and out["changed"][-1] <= frame + blend
+    assert out["variations"] == [2, 1] and out["old_action_kept"], "the take with the hand keys stays in the file"
+    # The seam, measured as the inpainting benchmark does: acceleration per channel in units
+    # of the take's own, against the take's frames; the face's channels here, the head below.
+    old, new = (np.concatenate([np.asarray(m["exp"]), np.asarray(m["pose"])[:, 3:]], 1) for m in out["motions"])
+    natural = frame_roughness(old, old)
+    index = frame - 1
+    around = frame_roughness(new, old)[index - blend - 2: index + blend + 1]  # entry i is frame i + 1
+    print(f"keep pose seam: max {around.max():.3f} at the pose {frame_roughness(new, old)[index - 1]:.3f}; "
+          f"take median {np.median(natural):.3f}, 90th percentile {np.percentile(natural, 90):.3f}, "
+          f"99th {np.percentile(natural, 99):.3f}")
+    assert around.max() <= np.percentile(natural, 99), "no frame near the pose rougher than the take's roughest"
+    # The head is turned by the nod, far more than the take's slow head moves in a frame: it
+    # eases into the pose and out over the blend frames, no faster than a half-cosine fade
+    # of the nod over them needs.
+    head_old, head_new = (np.asarray(m["pose"])[:, :3] for m in out["motions"])
+    head_accel = np.linalg.norm(np.diff(head_new, 2, axis=0), axis=1)[index - blend - 2: index + blend + 1]
+    fade = 0.12 * (math.pi / blend) ** 2 / 2
+    own = np.percentile(np.linalg.norm(np.diff(head_old, 2, axis=0), axis=1), 99)
+    print(f"keep pose head: max acceleration {head_accel.max():.4f} rad/frame^2, fade {fade:.4f}, take's 99th {own:.4f}")
+    assert head_accel.max() <= 1.5 * fade + own
 
 
 EDITABLE_KEYS = """

@@ -96,3 +96,43 @@ def test_a_take_of_another_layout_is_refused():
     np.savez(buffer, **arrays)
     with pytest.raises(PackedTakeError, match="layout 99, this add-on reads 1; update the add-on"):
         Takes.from_bytes(buffer.getvalue())
+
+
+def worded(words, speech=True, **kwargs):
+    takes = take(**kwargs)
+    takes.motion(0)["settings"] = {"words": words, "speech": {"speech_model": "tiny.en"} if speech else None}
+    return takes
+
+
+def test_a_word_becomes_the_frames_whose_time_lies_in_it():
+    takes = worded([{"word": "hello", "start": 0.5, "end": 0.9}, {"word": "a", "start": 1.0, "end": 1.01},
+                    {"word": "end", "start": 1.8, "end": 2.0}])
+    # 24 fps from frame 11: 0.5 s is take frame 12, 0.9 s lies inside frame 21 (0.875-0.917 s)
+    assert takes.word_frames(0) == (11 + 12, 11 + 21)
+    assert takes.word_frames(0, margin=2) == (11 + 10, 11 + 23)
+    assert takes.word_frames(1) == (11 + 24, 11 + 24), "a word shorter than a frame still has one"
+    assert takes.word_frames(2, margin=5) == (11 + 39, 11 + 47), "no further than the take's last frame"
+    first, last = takes.word_frames(0)
+    assert takes.range_seconds(first, last) == pytest.approx([0.5, 22 / 24]), "the range covers the word"
+    with pytest.raises(ValueError, match="There is no word 4"):
+        takes.word_frames(3)
+    assert takes.words_missing() is None
+
+
+def test_why_a_take_has_no_words():
+    assert "reads no words" in worded([], speech=False).words_missing()
+    assert "placed no words" in worded([]).words_missing()
+
+
+def test_a_pose_is_kept_on_its_frame_and_the_blend_frames_beside_it_are_generated_again():
+    takes = take(frames=30, frame_start=11)
+    assert takes.frames_around(21, 3) == [k for k in range(30) if k <= 6 or k == 10 or k >= 14]
+    assert takes.frames_around(12, 3) == [1] + list(range(5, 30)), "at the take's start"
+    with pytest.raises(ValueError, match="Frame 41 is not a frame of the take"):
+        takes.frames_around(41, 3)
+    exp_read, pose_read = np.arange(50) < 10, np.arange(6) < 3
+    posed = takes.posed_take(21, np.full(50, 0.7), np.full(6, 0.2), exp_read, pose_read)
+    assert (posed["exp"][10, :10] == np.float32(0.7)).all() and (posed["exp"][10, 10:] == 0).all()
+    assert (posed["pose"][10, :3] == np.float32(0.2)).all() and (posed["pose"][10, 3:] == 0).all()
+    assert not posed["exp"][11].any() and "raw_exp" not in posed, "the take as shown counts as raw"
+    assert not takes.motion(0)["exp"].any(), "the take itself is unchanged"

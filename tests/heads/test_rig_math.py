@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from diffposetalk.addon.core import rig_math
-from diffposetalk.addon.core.rig_math import RigSpec, curves_to_motion, motion_to_curves
+from diffposetalk.addon.core.rig_math import RigSpec, channels_read_back, curves_to_motion, motion_to_curves
 
 from backend.expression_spaces import ARKIT_JAW_OPEN_RADIANS
 from backend.rotations import quat_to_axis_angle, rodrigues
@@ -90,6 +90,20 @@ def test_curves_invert_to_the_motion():
         else:   # an ARKit rig without a jaw bone keeps only the opening, as jawOpen
             np.testing.assert_allclose(curves.shape_keys["jawOpen"], m["pose"][:, 3] / ARKIT_JAW_OPEN_RADIANS, rtol=1e-6)
             np.testing.assert_allclose(back["pose"][:, 3], m["pose"][:, 3], atol=1e-6)
+
+
+def test_the_channels_read_back_are_those_the_rig_gives_back_as_written():
+    """The channels of a frame that a write and a read of the rig bring back; the others
+    (keys the rig lacks, the jaw's other axes on a jaw key) come back as something else."""
+    rng = np.random.default_rng(5)
+    exp, pose = rng.uniform(0.1, 0.9, 50), rng.uniform(0.05, 0.2, 6)
+    channels = {0: [("key0", 1.0)], 1: [("key1", 2.0)]}
+    exp_read, pose_read = channels_read_back(RigSpec("arkit", "arkit", channels, head_bone="head", jaw_bone="jaw"),
+                                             exp, pose, 50)
+    assert list(np.flatnonzero(exp_read)) == [0, 1] and pose_read.all()
+    keyed_jaw = RigSpec("arkit", "arkit", channels, jaw_shape_key=("jawOpen", ARKIT_JAW_OPEN_RADIANS))
+    exp_read, pose_read = channels_read_back(keyed_jaw, exp, pose, 50)
+    assert list(pose_read) == [False, False, False, True, False, False], "a jaw key opens about one axis, no head"
 
 
 def test_space_mismatch_is_refused():

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from backend import device
+from backend import device, motion_io
 
 from project import ROOT
 
@@ -147,3 +147,29 @@ def test_regenerate_a_range_of_a_take(checkpoint, audio, tmp_path):
     proc = backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--regenerate", 0.5, 1.0,
                    check=False)
     assert proc.returncode == 1 and "error [invalid_params]" in proc.stderr and "--from-take" in proc.stderr
+
+
+def test_generate_a_word_of_a_take_again_and_keep_frames_with_a_blend(checkpoint, audio, tmp_path):
+    take, worded, edit = tmp_path / "take.npz", tmp_path / "worded.npz", tmp_path / "edit.npz"
+    backend("generate", audio["wav"], "-o", take, "--checkpoint", checkpoint, "--fps", 24)
+    proc = backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--from-take", take,
+                   "--regenerate-word", 0, check=False)
+    assert proc.returncode == 1 and "the take has 0 timed words" in proc.stderr and "--regenerate START" in proc.stderr
+    # The tiny model reads no words; the take is given some, as the shipped model times them.
+    motion = motion_io.load_motion(take)
+    words = [{"word": "one", "start": 0.1, "end": 0.4}, {"word": "two", "start": 0.55, "end": 0.8}]
+    motion_io.save_motion(worded, motion, {**motion["settings"], "words": words})
+    backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--fps", 24, "--seed", 3,
+            "--from-take", worded, "--regenerate-word", 1, "--word-margin", 0.05)
+    after = motion_io.load_motion(edit)
+    assert after["settings"]["keep"]["regenerate"] == pytest.approx([0.5, 0.85])
+    inside = np.zeros(len(motion["exp"]), bool)
+    inside[12:20] = True  # 0.5 s to 0.85 s at 24 fps: frames 12 to 19 (20.4 rounds to 20)
+    assert np.array_equal(after["exp"][~inside], motion["exp"][~inside])
+    assert not np.allclose(after["exp"][inside], motion["exp"][inside])
+    proc = backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--from-take", worded,
+                   "--regenerate-word", 2, check=False)
+    assert proc.returncode == 1 and "0 'one' (0.10-0.40 s), 1 'two' (0.55-0.80 s)" in proc.stderr
+    backend("generate", audio["wav"], "-o", edit, "--checkpoint", checkpoint, "--fps", 24, "--from-take", take,
+            "--keep-frames", 10, "--blend", 4)
+    assert motion_io.load_motion(edit)["settings"]["keep"] == {"take": str(take), "frames": [10], "blend": 4}

@@ -270,6 +270,10 @@ def test_keep_is_normalized():
     assert params["keep"] == {"take": "t.npz", "regenerate": [1.0, 2.5]}
     params = p.validate_params(Method.GENERATE, {**base, "keep": {"take": "t.npz", "frames": [30, 4, 30]}})
     assert params["keep"] == {"take": "t.npz", "frames": [4, 30]}
+    params = p.validate_params(Method.GENERATE, {**base, "keep": {"take": "t.npz", "frames": [4], "blend": 6}})
+    assert params["keep"] == {"take": "t.npz", "frames": [4], "blend": 6}
+    params = p.validate_params(Method.GENERATE, {**base, "keep": {"take": "t.npz", "frames": [4], "blend": 0}})
+    assert params["keep"] == {"take": "t.npz", "frames": [4]}, "blend 0 is no blend, as before it existed"
 
 
 @pytest.mark.parametrize("keep, param, needle", [
@@ -287,6 +291,11 @@ def test_keep_is_normalized():
     ({"take": "t.npz", "frames": [-2]}, "keep", "frame numbers"),
     ({"take": "t.npz", "range": [0, 1]}, "keep", "unknown field"),
     ({"take": "t\x00.npz", "frames": [1]}, "keep", "NUL"),
+    ({"take": "t.npz", "regenerate": [0, 1], "blend": 3}, "keep", "goes with keep.frames"),
+    ({"take": "t.npz", "frames": [1], "blend": -1}, "keep", "whole number of frames"),
+    ({"take": "t.npz", "frames": [1], "blend": 2.5}, "keep", "whole number of frames"),
+    ({"take": "t.npz", "frames": [1], "blend": True}, "keep", "whole number of frames"),
+    ({"take": "t.npz", "frames": [1], "blend": p.MAX_KEEP_BLEND_FRAMES + 1}, "keep", "whole number of frames"),
 ])
 def test_invalid_keep_says_what_is_wrong(keep, param, needle):
     with pytest.raises(ProtocolError) as info:

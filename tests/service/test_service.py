@@ -36,6 +36,7 @@ def test_hello_is_first_and_describes_the_service(service):
     assert data["limits"]["max_style_value"] == protocol.MAX_STYLE_VALUE
     assert data["limits"]["max_region_scale"] == protocol.MAX_REGION_SCALE
     assert data["limits"]["max_lip_sync_offset_frames"] == protocol.MAX_LIP_SYNC_OFFSET_FRAMES
+    assert data["limits"]["max_keep_blend_frames"] == protocol.MAX_KEEP_BLEND_FRAMES
     assert data["threads"] >= 1
 
 
@@ -192,6 +193,8 @@ def test_generate_from_every_format(loaded_service, audio, tmp_path, name):
     assert abs(frames - result["duration"] * 25) <= 1
     settings = json.loads(str(motion["settings"]))
     assert settings["model"] == "tiny-service" and settings["sampler"] == "ddim" and settings["steps"] == 4
+    # A model that reads audio features has no speech front-end, so no timed words.
+    assert settings["speech"] is None and settings["words"] == [] and result["settings"]["words"] == []
     progress = [e["data"] for e in events if e["type"] == protocol.EVENT and e["event"] == EventName.PROGRESS]
     assert progress and all(e["id"] == job for e in events)
     stages = [p["stage"] for p in progress]

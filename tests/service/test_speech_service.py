@@ -4,13 +4,14 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from backend import DEFAULT_MODEL_DIR
 from backend.protocol import ErrorCode, EventName, Method
 from helpers import error_code, result_of
-from recordings import real_speech
+from recordings import REAL_SPEECH, real_speech
 
 # The protocol promises that cancel ends a job within a second; the slack is for a busy
 # test machine scheduling three processes on two cores.
@@ -96,6 +97,32 @@ def test_progress_goes_through_the_front_ends_chunks(default_service, minute_of_
     assert fractions == sorted(fractions)
     speech = result["settings"]["speech"]
     assert speech["aligned_seconds"] > 50 and "might even have been made amiable" in speech["words"]
+
+
+@pytest.mark.parametrize("fps", [25.0, 30.0])
+def test_the_take_comes_with_its_timed_words(default_service, tmp_path, fps):
+    """Each word of the transcript comes back once, in order, with a start and an end inside
+    the take, and the output file records the same words."""
+    from backend.motion_io import load_motion
+    from backend.speech.spoken_text import spoken_words
+
+    recording = REAL_SPEECH / "austen_0870"
+    output = tmp_path / "take.npz"
+    transcript = recording.with_suffix(".txt").read_text().strip()
+    result = result_of(default_service.call(Method.GENERATE, {
+        "audio": str(recording.with_suffix(".flac")), "output": str(output), "transcript": transcript, "fps": fps,
+        "steps": 2}))
+    words = result["settings"]["words"]
+    assert [w["word"] for w in words] == spoken_words(transcript)
+    starts, ends = np.array([w["start"] for w in words]), np.array([w["end"] for w in words])
+    assert np.all(ends > starts) and np.all(starts[1:] >= ends[:-1] - 1e-3), "in order, one after another"
+    duration = sf.info(recording.with_suffix(".flac")).duration
+    assert result["duration"] == pytest.approx(duration, abs=1e-3)
+    assert abs(result["frames"] - duration * fps) <= 1
+    assert starts[0] >= 0 and ends[-1] <= result["duration"]
+    assert starts[0] < 0.6 and ends[-1] > duration - 0.6, "the speech fills the recording but its edges"
+    assert 0.05 < np.median(ends - starts) < 0.6, "a word lasts a syllable or a few"
+    assert load_motion(output)["settings"]["words"] == words
 
 
 def test_shutdown_and_a_killed_service_leave_no_worker_behind(service, minute_of_speech, tmp_path):

@@ -43,6 +43,29 @@ def test_kept_frames_of_a_take_are_its_own_values(runner, audio, take, tmp_path)
     assert result["settings"]["keep"] == {"take": str(take), "frames": [0, 10, 11, 30]}
 
 
+def test_a_kept_pose_the_model_would_not_make_is_faded_into_the_new_frames(runner, audio, take, tmp_path):
+    """keep.blend: the frames around a lone kept frame come to it smoothly instead of jumping."""
+    before = motion_io.load_motion(take)
+    posed = {**before, "exp": before["exp"].copy(), "raw_exp": before["raw_exp"].copy()}
+    posed["exp"][20, :5] += 1.0
+    posed["raw_exp"][20, :5] += 1.0
+    posed_file = motion_io.save_motion(tmp_path / "posed.npz", posed, before["settings"])
+    frames = [k for k in range(len(before["exp"])) if k == 20 or abs(k - 20) > 6]
+    outputs = {}
+    for blend in (0, 6):
+        out = tmp_path / f"blend{blend}.npz"
+        generate(runner, audio["wav"], out, fps=30.0, seed=2, keep={"take": str(posed_file), "frames": frames,
+                                                                     "blend": blend})
+        outputs[blend] = motion_io.load_motion(out)["exp"]
+    for exp in outputs.values():
+        assert np.array_equal(exp[frames], posed["exp"][frames]), "every kept frame as it was, the pose too"
+    jump = {blend: np.abs(exp[[19, 21], :5] - exp[20, :5]).max() for blend, exp in outputs.items()}
+    assert jump[0] > 0.5, "without a blend the new frames keep to the model's own motion"
+    assert jump[6] < 0.2 * jump[0], jump
+    far = np.abs(outputs[6][[14, 26]] - outputs[0][[14, 26]]).max()
+    assert far < 0.1, "the fade is all but gone by the blend's end"
+
+
 def test_a_take_at_another_rate_is_kept_within_resampling(runner, audio, take, tmp_path):
     before = motion_io.resample_motion(motion_io.load_motion(take), 25.0)
     out = tmp_path / "at25.npz"

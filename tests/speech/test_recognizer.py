@@ -66,6 +66,31 @@ def test_without_transcript_real_speech_is_aligned_to_the_words_heard(recognizer
     assert found["words"] > found["loop"] and found["words"] >= 0.85 * total, (found, total)
 
 
+def test_the_words_aligned_come_with_their_times_across_chunks(recognizer):
+    """Over 40 s (three chunks) every word of the transcript is timed once, in order, in the
+    whole audio's time, and lies over the phones aligned for it."""
+    from backend.speech.spoken_text import spoken_words
+    from recordings import real_speech
+
+    audio, transcript = real_speech(40.0)
+    result = recognizer.recognize(audio, transcript)
+    assert len(result.chunks) >= 3
+    timed = result.timed_words
+    said = spoken_words(transcript)
+    assert [word for word, _, _ in timed] == said[:len(timed)] and len(timed) >= 0.9 * len(said)
+    times = np.array([(start, end) for _, start, end in timed])
+    assert np.all(times[:, 1] > times[:, 0]) and np.all(times[1:, 0] >= times[:-1, 1] - 1e-6)
+    assert times[0, 0] >= 0 and times[-1, 1] <= len(audio) / 16000
+    for chunk in result.chunks[1:]:  # a later chunk's words are placed in its own part of the audio
+        first_start = chunk.timed_words[0][1]
+        chunk_start = min(start for _, start, _ in chunk.segments)
+        assert chunk_start <= first_start < chunk_start + chunk.duration
+    spoken = [(start, end) for phone, start, end in result.segments if phone != SILENCE]
+    for _, start, end in timed:  # a word's middle is speech
+        middle = (start + end) / 2
+        assert any(a - 0.05 <= middle <= b + 0.05 for a, b in spoken), (start, end)
+
+
 def test_true_transcript_is_kept_under_noise_and_a_wrong_one_is_not(recognizer):
     """White noise 20 dB below the voice throws the phone loop off, so the true transcript
     no longer agrees with it; it still fits the sound, and a wrong transcript does not."""
@@ -199,7 +224,7 @@ def test_other_languages_are_pronounced_in_their_own_phonemes(recognizer):
     duration = len(audio) / 16000
     spanish = recognizer.align_words(audio, spoken_words(text, "es"), "transcript", language="es")
     assert spanish is not None
-    found, total = _bilabial_closures_found(truth, spanish, duration)
+    found, total = _bilabial_closures_found(truth, spanish.segments, duration)
     english = recognizer.align_words(audio, spoken_words(text), "transcript", language="en")
-    english_found = _bilabial_closures_found(truth, english, duration)[0] if english else 0
+    english_found = _bilabial_closures_found(truth, english.segments, duration)[0] if english else 0
     assert found >= 0.8 * total and found > english_found
