@@ -69,17 +69,20 @@ class HeadMotionPrior:
         """x0 (V, L, D) a window's prediction; context (V, P, D) the motion before it, or
         None at a clip's start; n_valid the window's real frames (the rest is padding);
         known: (motion (V, L, D), keep (L,) bool) of an inpainting window. There the kept
-        frames' head replaces the prediction's before the low-pass, which then carries the
-        new frames into them, and the amplitude is left to the kept frames around them."""
+        frames' head replaces the prediction's before the low-pass, the new frames ease
+        into the kept ones on both sides, and the amplitude is left to the kept frames."""
         head = x0[:, :, list(self.channels)]
         before = None if context is None else context[:, :, list(self.channels)].to(head.dtype)
         if known is not None:
             known_motion, keep = known
-            head = torch.where(keep[None, :, None], known_motion[:, :, list(self.channels)].to(head.dtype), head)
+            known_head = known_motion[:, :, list(self.channels)].to(head.dtype)
+            head = torch.where(keep[None, :, None], known_head, head)
         head = _smooth(head, before, self.smoothing_frames)
         if self.target_spread is not None and known is None:
             head = self._match_spread(head, n_valid)
         head = self._join(head, before)
+        if known is not None:
+            head = self._join_kept_after(head, known_head, keep)
         out = x0.clone()
         out[:, :, list(self.channels)] = head
         return out
@@ -90,6 +93,21 @@ class HeadMotionPrior:
         spread = valid.std(dim=1, unbiased=False, keepdim=True)
         gain = (self.target_spread.to(head.dtype).unsqueeze(1) / spread.clamp(min=1e-6)).clamp(max=MAX_GAIN)
         return mean + (head - mean) * gain
+
+    def _join_kept_after(self, head, known_head, keep):
+        """The new frames that end where kept frames of the window begin ease into the kept
+        frames' course (``known_head``, not their low-passed values: those are what the
+        sampler puts back), as ``_join`` does at the start, backwards in time."""
+        keep = keep.to(torch.bool)
+        ends = torch.nonzero(~keep[:-1] & keep[1:]).flatten()
+        if len(ends) == 0:
+            return head
+        end = int(ends[-1]) + 1  # first kept frame after the last new ones
+        if end + 2 > head.shape[1] or not bool(keep[end: end + 2].all()):
+            return head
+        backwards = head[:, :end].flip(1)
+        after = known_head[:, end: end + 2].flip(1)  # as context: the frame next to the new ones last
+        return torch.cat([self._join(backwards, after).flip(1), head[:, end:]], dim=1)
 
     def _join(self, head, before):
         """From the context's own course (its last frame and velocity, carried on) into

@@ -53,8 +53,8 @@ def window_starts(n_frames: int, window: int, context: int, new_frames=None, mar
     joins windows, as it was trained), or from frame 0 when fewer than ``context`` frames
     precede it; up to ``margin`` known frames past the last new one, which constrain its
     end from inside the window. So that they share a window with it, the last window ends
-    there and overlaps the one before (whose frames it then keeps); a single window may
-    run past the clip into padding. Windows without a new frame are left out.
+    there and overlaps the one before (keeping the first half of the overlap and making the
+    rest again, see ``sample_motion``); a single window may run past the clip into padding. Windows without a new frame are left out.
     """
     if new_frames is None:
         return [w * window for w in range(n_windows_for(n_frames, window))]
@@ -165,7 +165,11 @@ def sample_motion(
                 progress("denoise", w, len(starts), i + 1, len(timesteps))
         motion[:, start: start + L] = x
         if known is not None:
-            keep[start: start + L] = True  # a later window that overlaps this one keeps what it made
+            # A later window that overlaps this one keeps the first half of the overlap and
+            # makes the rest again between it and the known frames after: so the end of a
+            # range too long for one window is still joined inside a window.
+            upto = start + L if w + 1 == len(starts) else (starts[w + 1] + start + L + 1) // 2
+            keep[start: upto] = True
     return motion[:, :n_frames]
 
 
