@@ -84,7 +84,10 @@ def test_drawn_edits_follow_the_rates_and_leave_closure_channels_alone():
     head_changed = drawn["head"] != 1.0
     assert abs(head_changed.float().mean() - 0.4) < 0.02
     assert drawn["head"].min() >= 1 / 5 - 1e-6 and drawn["head"].max() <= 5 + 1e-6
-    assert abs((drawn["jaw"] != 1.0).float().mean() - 0.25) < 0.02
+    rates = StyleEditRates()
+    jaw_changed = drawn["jaw"] != 1.0
+    assert abs(jaw_changed.float().mean() - rates.jaw) < 0.02
+    assert drawn["jaw"].min() >= rates.jaw_range[0] - 1e-6 and drawn["jaw"].max() <= rates.jaw_range[1] + 1e-6
     offset = drawn["offset"]
     allowed = {ARKIT_CHANNELS.index(n) for group in OFFSET_GROUPS for n in group}
     assert not offset[:, [i for i in range(50) if i not in allowed]].any()
