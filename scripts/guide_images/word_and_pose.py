@@ -27,7 +27,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
 
-from addon.core.takes import Takes  # noqa: E402
 from backend import DEFAULT_MODEL_DIR, motion_io  # noqa: E402
 from backend.evaluation.png import LinePlot  # noqa: E402
 from backend.evaluation.report import eval_head, opening_mm  # noqa: E402
@@ -37,7 +36,11 @@ from backend.protocol import Method, validate_params  # noqa: E402
 from backend.service.runner import Runner  # noqa: E402
 from editable_keys import diamond  # noqa: E402
 from helpers import frame_roughness  # noqa: E402
+from project import import_extension_package  # noqa: E402
 from recorded_take import RECORDING  # noqa: E402
+
+import_extension_package()
+from diffposetalk.addon.core.takes import Takes  # noqa: E402
 
 FPS = 25.0
 HAND_POSE = {"mouthSmileLeft": 0.4, "mouthSmileRight": 0.4, "browInnerUp": 0.4}  # added to the take's values
