@@ -214,7 +214,8 @@ class ModelBundle:
                 noise, sampler=make_sampler(sampling.sampler, self.schedule), steps=sampling.steps,
                 audio_scale=sampling.audio_scale, style_scale=sampling.style_scale, guidance=guidance,
                 dynamic_threshold=dynamic_threshold, known=known,
-                head_prior=self._head_prior(style, n_variations) if head_prior else None, generator=generator, progress=progress, cancelled=cancelled,
+                head_prior=self._head_prior(style, n_variations) if head_prior else None,
+                generator=generator, progress=progress, cancelled=cancelled,
             )
         motions = []
         for v in vec.float().cpu().numpy():

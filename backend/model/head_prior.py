@@ -71,11 +71,12 @@ class HeadMotionPrior:
         known: (motion (V, L, D), keep (L,) bool) of an inpainting window. There the kept
         frames' head replaces the prediction's before the low-pass, the new frames ease
         into the kept ones on both sides, and the amplitude is left to the kept frames."""
-        head = x0[:, :, list(self.channels)]
-        before = None if context is None else context[:, :, list(self.channels)].to(head.dtype)
+        channels = list(self.channels)
+        head = x0[:, :, channels]
+        before = None if context is None else context[:, :, channels].to(head.dtype)
         if known is not None:
             known_motion, keep = known
-            known_head = known_motion[:, :, list(self.channels)].to(head.dtype)
+            known_head = known_motion[:, :, channels].to(head.dtype)
             head = torch.where(keep[None, :, None], known_head, head)
         head = _smooth(head, before, self.smoothing_frames)
         if self.target_spread is not None and known is None:
@@ -84,7 +85,7 @@ class HeadMotionPrior:
         if known is not None:
             head = self._join_kept_after(head, known_head, keep)
         out = x0.clone()
-        out[:, :, list(self.channels)] = head
+        out[:, :, channels] = head
         return out
 
     def _match_spread(self, head, n_valid: int):

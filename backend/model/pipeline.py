@@ -54,7 +54,8 @@ def window_starts(n_frames: int, window: int, context: int, new_frames=None, mar
     precede it; up to ``margin`` known frames past the last new one, which constrain its
     end from inside the window. So that they share a window with it, the last window ends
     there and overlaps the one before (keeping the first half of the overlap and making the
-    rest again, see ``sample_motion``); a single window may run past the clip into padding. Windows without a new frame are left out.
+    rest again, see ``sample_motion``); a single window may run past the clip into padding.
+    Windows without a new frame are left out.
     """
     if new_frames is None:
         return [w * window for w in range(n_windows_for(n_frames, window))]

@@ -91,11 +91,10 @@ def make_corpus(root: Path, recipe: Recipe, seed: int = 0):
     log.info("corpus: %s", summary)
 
 
-def add_presets(checkpoint: Path, corpus: Path, out: Path, sampling: dict, head_smoothing_frames: float = 0.0):
-    """Copy the trained checkpoint to ``out`` with the named style presets, ``sampling``
-    (defaults such as the guidance scales) and, for a model with head pose and style
-    statistics, the head prior (``model/head_prior.py``: the neutral preset's head spread
-    when no style is given) added."""
+def add_presets(checkpoint: Path, corpus: Path, out: Path, head_smoothing_frames: float):
+    """Copy the trained checkpoint to ``out`` with the named style presets and, for a model
+    with head pose and style statistics, the head prior (``model/head_prior.py``: the
+    neutral preset's head spread when no style is given) added."""
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from ..model.head_prior import head_spread_of_style
     from .presets import make_presets
@@ -109,7 +108,6 @@ def add_presets(checkpoint: Path, corpus: Path, out: Path, sampling: dict, head_
         loaded.sampling["head_prior"] = {
             "smoothing_frames": head_smoothing_frames,
             "default_spread": head_spread_of_style(neutral, d.motion_dim, d.statistics_dim).round(5).tolist()}
-    loaded.sampling.update(sampling)
     save_checkpoint(out, loaded)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     if size > MAX_MODEL_BYTES:
@@ -305,7 +303,7 @@ def train_default(recipe: Recipe, work: Path, out: Path, report: Path, corpus: P
                                                    device, workers, start_from)
         lap("denoiser" if start_from is None else "fine-tuning")
     # The presets and the head prior first: the guidance is chosen on the model as it ships.
-    add_presets(checkpoint, corpus, out, {}, recipe.head_smoothing_frames)
+    add_presets(checkpoint, corpus, out, recipe.head_smoothing_frames)
     chosen, guidance_table = choose_guidance(out, corpus, recipe.guidance_clips)
     lap("guidance")
     size = set_sampling(out, {"default_audio_scale": chosen.audio_scale, "default_style_scale": chosen.style_scale})
