@@ -26,10 +26,18 @@ def test_default_model_is_small_and_has_presets():
 
 
 @functools.lru_cache(maxsize=1)
+def held_out_speaker():
+    """(corpus config, speaker index) of the held-out synthetic speaker these checks animate."""
+    from backend.data.synthetic.generate import CorpusConfig
+
+    config = CorpusConfig(seed=7, n_clips=40, n_speakers=20)
+    return config, next(i for i, s in enumerate(config.speakers()) if s.split == "test")
+
+
 def held_out_take():
     """(lip-sync report, closures reached, closures) of the default model on a held-out
     synthetic speaker with the neutral preset, from the clip's true phone times."""
-    from backend.data.synthetic.generate import CorpusConfig, make_clip
+    from backend.data.synthetic.generate import make_clip
     from backend.evaluation.evaluate import features_for
     from backend.evaluation.report import closures_reached, eval_head, opening_mm
     from backend.heads import load_head
@@ -38,8 +46,7 @@ def held_out_take():
     started = time.monotonic()
     bundle = load_model(DEFAULT)
     load_seconds = time.monotonic() - started  # reported, not asserted: timing is for benchmarks
-    config = CorpusConfig(seed=7, n_clips=40, n_speakers=20)
-    index = next(i for i, s in enumerate(config.speakers()) if s.split == "test")
+    config, index = held_out_speaker()
     clip, audio, meta = make_clip(config, index)
     # True phone times: the synthetic voices are robotic and the recognizer, trained on real
     # speech, hears them poorly; real recordings are evaluated in docs/evaluation.md.
@@ -54,6 +61,12 @@ def held_out_take():
                                          clip.phones)
     print(f"load {load_seconds:.2f} s, closures {reached}/{closures}, {report}")
     return report, reached, closures
+
+
+def test_the_held_out_speaker_of_these_checks_talks_fast():
+    """The closures checked below are those of fast speech, where real recordings miss most."""
+    config, index = held_out_speaker()
+    assert config.speakers()[index].voice.rate >= 220  # words per minute; the corpus's fast third starts there
 
 
 @pytest.mark.slow
@@ -103,14 +116,13 @@ def test_presets_do_what_their_descriptions_say():
     import numpy as np
 
     from backend.audio_io import load_audio
-    from backend.data.synthetic.generate import CorpusConfig, make_clip
+    from backend.data.synthetic.generate import make_clip
     from backend.evaluation.evaluate import features_for
     from backend.evaluation.style_transfer import properties
     from backend.model import load_model
 
     bundle = load_model(DEFAULT)
-    config = CorpusConfig(seed=7, n_clips=40, n_speakers=20)
-    index = next(i for i, s in enumerate(config.speakers()) if s.split == "test")
+    config, index = held_out_speaker()
     clip, audio, _ = make_clip(config, index)
     real = load_audio(sorted(REAL_SPEECH.glob("austen_*.flac"))[0])
     speeches = [(audio, features_for(bundle, audio, true_phones=clip.phones)), (real, features_for(bundle, real))]
